@@ -1,0 +1,5 @@
+"""Shared test setup. Fixtures live in tests/fixtures/, one module per concern."""
+
+from __future__ import annotations
+
+pytest_plugins = ["tests.fixtures.aws", "tests.fixtures.sandbox"]
