@@ -15,7 +15,9 @@ names what to fix and never contains a secret::
     ├── ArchiveError             reading or writing the archive failed
     │   └── VerificationError    archived data does not match its manifest or summary
     ├── RenderError              the digest could not be rendered
-    └── DeliveryError            the digest could not be delivered
+    ├── DeliveryError            the digest could not be delivered
+    └── DeadlineExceeded         the run stopped early to stay inside its time limit; what it
+                                 archived so far lets the next attempt resume
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ __all__ = [
     "AuthenticationError",
     "ChatwootError",
     "ConfigError",
+    "DeadlineExceeded",
     "DeliveryError",
     "NotFoundError",
     "RenderError",
@@ -90,3 +93,7 @@ class RenderError(SlaDigestError):
 
 class DeliveryError(SlaDigestError):
     """Raised when the email cannot be handed to SES or written to the outbox."""
+
+
+class DeadlineExceeded(SlaDigestError):
+    """Raised when the invocation's remaining time runs short; archived pages let a retry resume."""

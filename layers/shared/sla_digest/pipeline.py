@@ -1,0 +1,445 @@
+"""One account-day, end to end: fetch → archive → summary → render → deliver.
+
+The Lambda digest handler (through :func:`process_job`) and the CLI (through
+:func:`run_account_day`) share this path, so a local run is a faithful rehearsal of production.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from .archive import DayArchive
+from .config import SlaTargets
+from .events import EventSet, classify_rows
+from .exceptions import ConfigError, DeadlineExceeded, VerificationError, WindowError
+from .render import Digest, render_digest
+from .summary import build_summary, validate_summary
+from .window import Window, parse_date, report_window
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from pathlib import Path
+
+    from .aws import AwsClients
+    from .chatwoot import AccountContext, ChatwootClient, FetchResult, Page
+    from .config import Settings
+    from .mail import DeliveryResult, Mailer
+
+__all__ = [
+    "DELIVERY_MARKER",
+    "DayRequest",
+    "DigestJob",
+    "JobOutcome",
+    "RunResult",
+    "delivered",
+    "process_job",
+    "rebuild_summary",
+    "run_account_day",
+    "targets_from_summary",
+]
+
+logger = logging.getLogger(__name__)
+
+DELIVERY_MARKER = "delivery.json"
+# Stop fetching while this much of the Lambda's time is left: enough to write what is in flight.
+_DEADLINE_MARGIN_MS = 30_000
+
+
+@dataclass(frozen=True, slots=True)
+class DigestJob:
+    """One SQS message: deliver the digest of ``day`` for ``account_id``."""
+
+    account_id: int
+    day: date
+    force: bool = False
+
+    @classmethod
+    def from_body(cls, body: str) -> DigestJob:
+        """Parse a job body; anything else is a :class:`ConfigError` naming the problem."""
+        try:
+            data = json.loads(body)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError("job body is not JSON: expected {account_id, date, force}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError("job body must be a JSON object with account_id and date")
+        unknown = set(data) - {"account_id", "date", "force"}
+        if unknown:
+            raise ConfigError(f"job body has unknown keys: {', '.join(sorted(unknown))}")
+        account_id = data.get("account_id")
+        if not isinstance(account_id, int) or isinstance(account_id, bool) or account_id <= 0:
+            raise ConfigError(f"job account_id must be a positive integer, not {account_id!r}")
+        raw_date = data.get("date")
+        if not isinstance(raw_date, str):
+            raise ConfigError("job date must be a string YYYY-MM-DD")
+        try:
+            day = parse_date(raw_date)
+        except WindowError as exc:
+            raise ConfigError(f"job {exc}") from exc
+        force = data.get("force", False)
+        if not isinstance(force, bool):
+            raise ConfigError("job force must be true or false")
+        return cls(account_id=account_id, day=day, force=force)
+
+    def to_body(self) -> str:
+        return json.dumps(
+            {"account_id": self.account_id, "date": self.day.isoformat(), "force": self.force},
+            separators=(",", ":"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DayRequest:
+    """Everything one account-day needs, however it was configured (flags or accounts.json)."""
+
+    account_id: int
+    base_url: str
+    timezone: str
+    day: date
+    account_name: str | None = None
+    targets: SlaTargets = field(default_factory=SlaTargets)
+    sla_policy: str | None = None
+    recipients: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    summary: dict[str, Any]
+    digest: Digest
+    fetch: FetchResult
+    delivery: DeliveryResult | None
+    location: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobOutcome:
+    """What the digest handler reports for one record (JSON-serialisable via ``as_dict``)."""
+
+    account_id: int
+    date: str
+    status: str  # "sent", "duplicate", "skipped"
+    events: int = 0
+    pages: int = 0
+    retries: int = 0
+    complete: bool = True
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "account_id": self.account_id,
+            "date": self.date,
+            "status": self.status,
+            "events": self.events,
+            "pages": self.pages,
+            "retries": self.retries,
+            "complete": self.complete,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def _resolve_targets(request: DayRequest, context: AccountContext) -> SlaTargets:
+    if request.sla_policy is None:
+        return request.targets
+    policy = next((p for p in context.sla_policies if p.name == request.sla_policy), None)
+    if policy is None:
+        known = ", ".join(sorted(p.name for p in context.sla_policies)) or "none"
+        raise ConfigError(
+            f"account {request.account_id}: SLA policy {request.sla_policy!r} does not exist "
+            f"in Chatwoot (policies: {known})"
+        )
+    explicit = request.targets
+    return SlaTargets(
+        first_response=explicit.first_response or policy.first_response,
+        reply_time=explicit.reply_time or policy.reply_time,
+        conversation_resolved=explicit.conversation_resolved or policy.conversation_resolved,
+        basis=explicit.basis,
+    )
+
+
+def _query(account_id: int, window: Window) -> dict[str, Any]:
+    return {
+        "path": f"/api/v1/accounts/{account_id}/reporting_events",
+        "since": window.since,
+        "until": window.until,
+    }
+
+
+def run_account_day(
+    request: DayRequest,
+    *,
+    client: ChatwootClient,
+    archive: DayArchive,
+    templates_dir: Path,
+    previous: Mapping[str, Any] | None = None,
+    mailer: Mailer | None = None,
+    sender: str | None = None,
+    idempotency_table: str | None = None,
+    force: bool = False,
+    now: datetime | None = None,
+    allow_partial: bool = False,
+    remaining_ms: Callable[[], int] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    dynamodb: Any = None,
+) -> RunResult:
+    """Fetch, archive, summarise, render and (when a mailer is given) deliver one account-day.
+
+    Pages reach the archive the moment they arrive and the manifest is written last, so a run
+    that dies — or stops early when ``remaining_ms`` runs short — resumes where it stopped.
+    """
+    current = now or datetime.now(tz=UTC)
+    window = report_window(request.day, request.timezone, now=current, allow_partial=allow_partial)
+    resumed = archive.start()
+    if resumed:
+        logger.info("resuming from %d archived pages", len(resumed))
+
+    def on_page(page: Page) -> None:
+        archive.write_page(page)
+        if remaining_ms is not None and remaining_ms() < _DEADLINE_MARGIN_MS:
+            raise DeadlineExceeded(
+                f"account {request.account_id} {request.day}: stopped after "
+                f"{len(archive.entries())} pages to stay inside the time limit; "
+                "the retry resumes from the archive"
+            )
+
+    context = client.context(request.account_id)
+    fetch = client.reporting_events(
+        request.account_id, window, resume=resumed, on_page=on_page, progress=progress
+    )
+    resources = {name: archive.write_resource(name, body) for name, body in context.raw.items()}
+    archive.write_manifest(
+        window=window,
+        query=_query(request.account_id, window),
+        meta={"count": fetch.meta_count},
+        pages=archive.entries(),
+        resources=resources,
+        fetched_at=current,
+        complete=fetch.complete,
+        missing=fetch.missing,
+    )
+    targets = _resolve_targets(request, context)
+    summary = build_summary(
+        account_id=request.account_id,
+        account_name=request.account_name,
+        window=window,
+        base_url=request.base_url,
+        events=fetch.events,
+        pages=len(archive.entries()),
+        complete=fetch.complete,
+        missing=fetch.missing,
+        targets=targets,
+        inbox_names={i: inbox.name for i, inbox in context.inboxes.items()},
+        inbox_working_hours={
+            i: inbox.working_hours_enabled for i, inbox in context.inboxes.items()
+        },
+        agent_names={i: agent.name for i, agent in context.agents.items()},
+        previous=previous,
+        generated_at=current,
+    )
+    validate_summary(summary)
+    archive.write_summary(summary)
+    digest = render_digest(
+        summary, templates_dir=templates_dir, archive_location=archive.location()
+    )
+    archive.write_digest(digest.html, digest.text)
+    delivery = None
+    if mailer is not None:
+        delivery = _deliver(
+            request,
+            digest,
+            archive=archive,
+            mailer=mailer,
+            sender=sender,
+            idempotency_table=idempotency_table,
+            force=force,
+            dynamodb=dynamodb,
+            now=current,
+        )
+    return RunResult(
+        summary=summary, digest=digest, fetch=fetch, delivery=delivery, location=archive.location()
+    )
+
+
+def _deliver(
+    request: DayRequest,
+    digest: Digest,
+    *,
+    archive: DayArchive,
+    mailer: Mailer,
+    sender: str | None,
+    idempotency_table: str | None,
+    force: bool,
+    dynamodb: Any,
+    now: datetime,
+) -> DeliveryResult:
+    from .mail import build_message, deliver_once
+
+    if not sender:
+        raise ConfigError("a sender address is needed to send the digest (SENDER_ADDRESS)")
+    if not request.recipients:
+        raise ConfigError(f"account {request.account_id} has no recipients to send the digest to")
+    message = build_message(digest, sender=sender, recipients=request.recipients)
+    result = deliver_once(
+        message=message,
+        mailer=mailer,
+        recipients=request.recipients,
+        account_id=request.account_id,
+        day=request.day,
+        idempotency_table=idempotency_table,
+        force=force,
+        dynamodb=dynamodb,
+    )
+    marker = {
+        "account_id": request.account_id,
+        "date": request.day.isoformat(),
+        "recipients": len(request.recipients),
+        "message_id": result.message_id,
+        "duplicate": result.duplicate,
+        "recorded_at": now.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+    }
+    archive.write_marker(DELIVERY_MARKER, json.dumps(marker, indent=2).encode())
+    return result
+
+
+def delivered(archive: DayArchive) -> bool:
+    """Whether this account-day's digest was already sent (its delivery marker exists)."""
+    return archive.read_marker(DELIVERY_MARKER) is not None
+
+
+def targets_from_summary(summary: Mapping[str, Any]) -> SlaTargets:
+    """The SLA targets a stored summary was computed with (to re-derive it exactly)."""
+    overall = summary["overall"]
+    values: dict[str, float] = {}
+    basis = "calendar"
+    for metric in ("first_response", "reply_time", "conversation_resolved"):
+        sla = overall[metric].get("sla")
+        if sla:
+            values[metric] = float(sla["target"])
+            basis = sla["basis"]
+    return SlaTargets(basis=basis, **values)  # type: ignore[arg-type]
+
+
+def rebuild_summary(archive: DayArchive, stored: Mapping[str, Any]) -> dict[str, Any]:
+    """Re-derive a summary from the raw pages alone, with the stored run's settings.
+
+    Targets, names, the previous day and the generation time come from what was archived, so
+    any difference from ``stored`` is a difference in the numbers.
+    """
+    from .chatwoot import AccountContext
+
+    manifest = archive.manifest()
+    if manifest is None:
+        raise VerificationError([f"{archive.location()}: no manifest (the run did not finish)"])
+    window = Window(
+        day=parse_date(manifest["date"]),
+        timezone=manifest["timezone"],
+        since=int(manifest["window"]["since"]),
+        until=int(manifest["window"]["until"]),
+    )
+    events = EventSet()
+    for _number, body in archive.page_bodies():
+        try:
+            payload = json.loads(body)["payload"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise VerificationError([f"archived page {_number} is not a Chatwoot page"]) from exc
+        classify_rows(payload, window, into=events)
+    context = AccountContext.from_raw(archive.resources())
+    return build_summary(
+        account_id=int(manifest["account_id"]),
+        account_name=stored.get("account_name"),
+        window=window,
+        base_url=stored["source"]["base_url"],
+        events=events,
+        pages=len(manifest["pages"]),
+        complete=bool(manifest.get("complete", True)),
+        missing=int(manifest.get("missing", 0)),
+        targets=targets_from_summary(stored),
+        inbox_names={i: inbox.name for i, inbox in context.inboxes.items()},
+        inbox_working_hours={
+            i: inbox.working_hours_enabled for i, inbox in context.inboxes.items()
+        },
+        agent_names={i: agent.name for i, agent in context.agents.items()},
+        previous=_previous_as_summary(stored.get("previous")),
+        generated_at=datetime.fromisoformat(stored["generated_at"]),
+    )
+
+
+def _previous_as_summary(previous: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    return None if previous is None else {"date": previous["date"], "overall": previous["overall"]}
+
+
+def process_job(
+    job: DigestJob,
+    *,
+    settings: Settings,
+    clients: AwsClients,
+    remaining_ms: Callable[[], int] | None = None,
+    session: Any = None,
+    now: datetime | None = None,
+) -> JobOutcome:
+    """The digest Lambda's unit of work: one account-day from ``accounts.json`` in S3."""
+    from .archive import S3Archive
+    from .aws import read_token
+    from .chatwoot import ChatwootClient
+    from .config import load_config
+    from .mail import SesMailer
+
+    started = time.monotonic()
+    store = S3Archive(settings.archive_bucket, s3=clients.s3)
+    config = load_config(store.get(settings.config_key), source=settings.config_key)
+    account = next((a for a in config.accounts if a.account_id == job.account_id), None)
+    if account is None:
+        raise ConfigError(
+            f"account {job.account_id} is not configured (or its entry is invalid) "
+            f"in {settings.config_key}"
+        )
+    day_archive = DayArchive(store, job.account_id, job.day)
+    if not job.force and delivered(day_archive):
+        logger.info("digest already delivered; nothing to do", extra=_job_extra(job))
+        return JobOutcome(job.account_id, job.day.isoformat(), "skipped")
+    previous = DayArchive(store, job.account_id, job.day - timedelta(days=1)).summary()
+    token = read_token(account.token_secret, clients=clients)
+    request = DayRequest(
+        account_id=account.account_id,
+        account_name=account.name,
+        base_url=account.base_url,
+        timezone=account.timezone,
+        day=job.day,
+        targets=account.sla_targets,
+        sla_policy=account.sla_policy,
+        recipients=tuple(account.recipients),
+    )
+    with ChatwootClient(account.base_url, token, session=session) as client:
+        result = run_account_day(
+            request,
+            client=client,
+            archive=day_archive,
+            templates_dir=settings.templates_dir,
+            previous=previous,
+            mailer=SesMailer(sesv2=clients.sesv2),
+            sender=settings.sender_address,
+            idempotency_table=settings.idempotency_table,
+            force=job.force,
+            now=now,
+            remaining_ms=remaining_ms,
+            dynamodb=clients.dynamodb,
+        )
+    stats = result.fetch.stats
+    status = "duplicate" if result.delivery is not None and result.delivery.duplicate else "sent"
+    return JobOutcome(
+        account_id=job.account_id,
+        date=job.day.isoformat(),
+        status=status,
+        events=len(result.fetch.events.events),
+        pages=len(result.fetch.pages),
+        retries=stats.retries,
+        complete=result.fetch.complete,
+        seconds=time.monotonic() - started,
+    )
+
+
+def _job_extra(job: DigestJob) -> dict[str, Any]:
+    return {"account_id": job.account_id, "date": job.day.isoformat(), "force": job.force}
