@@ -7,7 +7,7 @@ and a DST day is simply 23 or 25 hours long.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .exceptions import ConfigError, WindowError
@@ -55,7 +55,7 @@ def _midnight(day: date, zone: ZoneInfo) -> int:
     # Midnight can fall in a DST gap in a few zones; fold=0 with a round-trip through UTC picks
     # the first instant of the day as the zone's clocks show it.
     local = datetime.combine(day, time(0), tzinfo=zone)
-    return int(local.astimezone(timezone.utc).timestamp())
+    return int(local.astimezone(UTC).timestamp())
 
 
 def report_window(
@@ -72,7 +72,7 @@ def report_window(
     zone = load_timezone(timezone_name)
     since = _midnight(day, zone)
     until = _midnight(day + timedelta(days=1), zone)
-    current = now if now is not None else datetime.now(tz=timezone.utc)
+    current = now if now is not None else datetime.now(tz=UTC)
     if current.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     if not allow_partial and current.timestamp() < until:

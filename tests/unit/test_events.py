@@ -1,0 +1,97 @@
+"""Which rows count: de-duplication, unknown names, invalid values, the window's edges."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sla_digest.events import EVENT_NAMES, classify_rows
+from sla_digest.window import Window
+
+# 2026-11-20 in UTC: [1795132800, 1795219200)
+WINDOW = Window(day=date(2026, 11, 20), timezone="UTC", since=1795132800, until=1795219200)
+
+
+def row(row_id: Any, name: str = "first_response", value: Any = 60.0, **extra: Any) -> dict:
+    base = {
+        "id": row_id,
+        "name": name,
+        "value": value,
+        "value_in_business_hours": extra.pop("vibh", value),
+        "account_id": 7,
+        "inbox_id": extra.pop("inbox_id", 1),
+        "user_id": extra.pop("user_id", 2),
+        "conversation_id": 3,
+        "created_at": extra.pop("created_at", "2026-11-20T09:00:00.000Z"),
+    }
+    base.update(extra)
+    return base
+
+
+def test_all_eight_documented_names_are_known_and_resolution_is_not() -> None:
+    assert len(EVENT_NAMES) == 8
+    assert "resolution" not in EVENT_NAMES
+
+
+def test_a_row_seen_twice_is_kept_once() -> None:
+    # GIVEN the same row on two pages (ties moving between requests)
+    result = classify_rows([row(1), row(2), row(1)], WINDOW)
+    # THEN it is kept once and counted once
+    assert [e.id for e in result.events] == [1, 2]
+    assert result.unique_rows == 2
+
+
+def test_unknown_names_are_ignored_and_counted_but_still_seen() -> None:
+    result = classify_rows([row(1, name="conversation_sla_missed"), row(2)], WINDOW)
+    assert [e.id for e in result.events] == [2]
+    assert result.ignored.unknown_name == 1
+    assert result.unique_rows == 2
+
+
+def test_missing_non_numeric_and_negative_values_are_invalid() -> None:
+    rows = [row(1, value=None), row(2, value="abc"), row(3, value=-5.0), row(4, value=True)]
+    rows.append(row(5, value=float("nan")))
+    rows.append(row(6, value=12))  # an integer is a valid number of seconds
+    result = classify_rows(rows, WINDOW)
+    assert [e.id for e in result.events] == [6]
+    assert result.events[0].value == 12.0
+    assert result.ignored.invalid == 5
+
+
+def test_the_window_includes_its_start_and_excludes_its_end() -> None:
+    rows = [
+        row(1, created_at="2026-11-20T00:00:00.000Z"),  # == since: kept
+        row(2, created_at="2026-11-21T00:00:00.000Z"),  # == until: outside
+        row(3, created_at="2026-11-19T23:59:59.999Z"),  # just before: outside
+        row(4, created_at="2026-11-20T23:59:59.999Z"),  # just before the end: kept
+    ]
+    result = classify_rows(rows, WINDOW)
+    assert sorted(e.id for e in result.events) == [1, 4]
+    assert result.ignored.outside_window == 2
+
+
+def test_rows_without_an_integer_id_cannot_be_deduplicated_and_are_invalid() -> None:
+    result = classify_rows([row(None), row("7"), {"name": "first_response"}, "junk"], WINDOW)
+    assert result.events == []
+    assert result.ignored.invalid == 4
+
+
+def test_null_business_hours_and_ids_are_kept_as_none() -> None:
+    rows = [
+        row(1, name="conversation_captain_inference_resolved", vibh=None, user_id=None),
+        row(2, inbox_id=None),
+    ]
+    result = classify_rows(rows, WINDOW)
+    captain, no_inbox = result.events
+    assert captain.value_in_business_hours is None
+    assert captain.user_id is None
+    assert no_inbox.inbox_id is None
+
+
+def test_classification_accumulates_across_pages() -> None:
+    first = classify_rows([row(1), row(2)], WINDOW)
+    both = classify_rows([row(2), row(3, name="mystery")], WINDOW, into=first)
+    assert both is first
+    assert [e.id for e in both.events] == [1, 2]
+    assert both.unique_rows == 3
+    assert both.ignored.unknown_name == 1
