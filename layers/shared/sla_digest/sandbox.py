@@ -185,6 +185,7 @@ class SandboxStats:
     """
 
     requests: int = 0
+    connections: int = 0
     reporting_requests: int = 0
     by_status: dict[int, int] = field(default_factory=dict)
     throttled: int = 0
@@ -198,6 +199,7 @@ class SandboxStats:
         """Start counting afresh (requests still in flight stay counted as in flight)."""
         with self._lock:
             self.requests = 0
+            self.connections = 0
             self.reporting_requests = 0
             self.by_status = {}
             self.throttled = 0
@@ -221,6 +223,10 @@ class SandboxStats:
             self.in_flight -= 1
             if status is not None:
                 self.by_status[status] = self.by_status.get(status, 0) + 1
+
+    def count_connection(self) -> None:
+        with self._lock:
+            self.connections += 1
 
     def count_throttled(self) -> None:
         with self._lock:
@@ -254,23 +260,48 @@ class _RateLimiter:
 
 
 class _HTTPServer(ThreadingHTTPServer):
-    """Threads per connection; remembers open connections so :meth:`stop` can end them."""
+    """A daemon thread per connection; keeps the connections and threads so :meth:`stop` can
+    end and join them (the standard library does not join daemon threads)."""
 
     daemon_threads = True
-    block_on_close = True
     request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], sandbox: SandboxServer) -> None:
         self.sandbox = sandbox
         self._open: set[socket.socket] = set()
         self._to_reset: set[socket.socket] = set()
+        self._workers: set[threading.Thread] = set()
         self._open_lock = threading.Lock()
         super().__init__(address, _Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
+        worker = threading.Thread(
+            target=self._serve_connection,
+            args=(request, client_address),
+            name="sandbox-connection",
+            daemon=True,
+        )
         with self._open_lock:
             self._open.add(request)
-        super().process_request(request, client_address)
+            self._workers.add(worker)
+        self.sandbox.stats.count_connection()
+        worker.start()
+
+    def _serve_connection(self, request: Any, client_address: Any) -> None:
+        try:
+            self.process_request_thread(request, client_address)
+        finally:
+            with self._open_lock:
+                self._workers.discard(threading.current_thread())
+
+    def join_workers(self, timeout: float) -> list[threading.Thread]:
+        """Wait for every connection thread; returns those still alive after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        with self._open_lock:
+            workers = list(self._workers)
+        for worker in workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        return [worker for worker in workers if worker.is_alive()]
 
     def shutdown_request(self, request: Any) -> None:
         with self._open_lock:
@@ -383,7 +414,12 @@ class SandboxServer:
     """
 
     def __init__(
-        self, options: SandboxOptions | None = None, *, host: str = "127.0.0.1", port: int = 0
+        self,
+        options: SandboxOptions | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.options = options if options is not None else SandboxOptions()
         self.dataset: Dataset = generate_dataset(self.options)
@@ -400,7 +436,11 @@ class SandboxServer:
         self._queued_faults: deque[str] = deque()
         self._rotations = itertools.count(1)
         self._limiter = (
-            _RateLimiter(self.options.rate_limit, self.options.rate_window, time.monotonic)
+            _RateLimiter(
+                self.options.rate_limit,
+                self.options.rate_window,
+                clock if clock is not None else time.monotonic,
+            )
             if self.options.rate_limit is not None
             else None
         )
@@ -441,6 +481,10 @@ class SandboxServer:
         httpd.server_close()
         if thread is not None:
             thread.join()
+        stuck = httpd.join_workers(timeout=10.0)
+        if stuck:
+            # Only a hook that never returns can get here; the threads are daemons.
+            logger.warning("%d sandbox connection threads did not stop", len(stuck))
         self._httpd = self._thread = None
 
     def __enter__(self) -> SandboxServer:
