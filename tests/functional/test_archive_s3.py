@@ -395,3 +395,15 @@ def test_page_bodies_read_back_from_s3_byte_for_byte(day: DayArchive) -> None:
     finish(day, pages)
     # WHEN / THEN the bodies come back as archived
     assert list(day.page_bodies()) == [(p.number, p.body) for p in pages]
+
+
+def test_pages_written_in_the_background_all_reach_the_bucket(day: DayArchive) -> None:
+    # GIVEN 12 pages handed to a background writer over S3
+    pages = [page(n) for n in range(1, 13)]
+    # WHEN the block ends
+    with day.page_writer(workers=4) as write:
+        for p in pages:
+            write(p)
+    # THEN each is stored intact and would be resumed by the next run
+    resumed = DayArchive(day.archive, 7, DAY).start()
+    assert [(p.number, p.body) for p in resumed] == [(p.number, p.body) for p in pages]

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -382,6 +383,16 @@ def test_page_bodies_come_back_in_page_order_byte_for_byte(tmp_path: Path) -> No
     assert bodies == [(n, by_number[n]) for n in (1, 2, 3)]
 
 
+def test_page_bodies_of_a_long_day_keep_page_order(tmp_path: Path) -> None:
+    # GIVEN a finished day of 150 pages (more than one read batch)
+    day = DayArchive(LocalArchive(tmp_path), 7, DAY)
+    finish(day, [page(n) for n in range(150, 0, -1)])
+    # WHEN the bodies are read back
+    bodies = list(day.page_bodies())
+    # THEN all 150 come back in page order
+    assert [(n, body) for n, body in bodies] == [(n, page(n).body) for n in range(1, 151)]
+
+
 def test_page_bodies_refuse_a_page_that_no_longer_matches(tmp_path: Path) -> None:
     # GIVEN a finished day whose page 2 was edited afterwards
     day = DayArchive(LocalArchive(tmp_path), 7, DAY)
@@ -472,3 +483,82 @@ def test_resume_for_a_window_drops_pages_fetched_for_another_window(tmp_path: Pa
     resumed = DayArchive(LocalArchive(tmp_path), 7, DAY).start(window=WINDOW)
     # THEN only the page of that window is re-used
     assert [p.number for p in resumed] == [2]
+
+
+# writing in the background -----------------------------------------------------------------
+
+
+class FailingArchive(LocalArchive):
+    """A real folder archive whose disk fills up at one page."""
+
+    def __init__(self, root: Path, fail_key: str) -> None:
+        super().__init__(root)
+        self.fail_key = fail_key
+
+    def put(self, key, data, **kwargs):  # type: ignore[no-untyped-def]
+        if key == self.fail_key:
+            raise ArchiveError(f"cannot write {key}: No space left on device")
+        super().put(key, data, **kwargs)
+
+
+def test_the_page_writer_has_every_page_stored_when_its_block_ends(tmp_path: Path) -> None:
+    # GIVEN 30 pages handed to a background writer
+    day = DayArchive(LocalArchive(tmp_path), 7, DAY)
+    pages = [page(n) for n in range(1, 31)]
+    # WHEN the block ends
+    with day.page_writer(workers=4) as write:
+        for p in pages:
+            write(p)
+    # THEN every page is stored and recorded, and no writer thread is left
+    assert [e.page for e in day.entries()] == list(range(1, 31))
+    assert all(day.archive.get(day.page_key(p.number)) == p.body for p in pages)
+    assert not [t for t in threading.enumerate() if t.name.startswith("archive")]
+
+
+def write_in_background(day: DayArchive, numbers: range, *, workers: int) -> None:
+    """What the pipeline does: hand pages to the writer as the fetcher produces them."""
+    with day.page_writer(workers=workers) as write:
+        for n in numbers:
+            write(page(n))
+            time.sleep(0.001)
+
+
+def test_the_page_writer_raises_a_failed_write(tmp_path: Path) -> None:
+    # GIVEN a store that cannot write page 2
+    bad_key = "raw/account_id=7/date=2026-11-20/page-00002.json"
+    day = DayArchive(FailingArchive(tmp_path, bad_key), 7, DAY)
+    # WHEN pages 1-3 are written in the background
+    with pytest.raises(ArchiveError, match="No space left"):
+        write_in_background(day, range(1, 4), workers=2)
+    # THEN the failure surfaced, and the page queued before it was still stored
+    assert 1 in [e.page for e in day.entries()]
+    assert 2 not in [e.page for e in day.entries()]
+
+
+def test_the_page_writer_stops_the_fetch_soon_after_a_failure(tmp_path: Path) -> None:
+    # GIVEN a store that cannot write page 1
+    bad_key = "raw/account_id=7/date=2026-11-20/page-00001.json"
+    day = DayArchive(FailingArchive(tmp_path, bad_key), 7, DAY)
+    # WHEN the fetcher hands over up to 199 pages, one a millisecond
+    with pytest.raises(ArchiveError):
+        write_in_background(day, range(1, 200), workers=1)
+    # THEN it was stopped long before handing over everything
+    assert len(day.entries()) < 150
+
+
+def test_a_fetch_that_fails_keeps_the_pages_already_handed_to_the_writer(tmp_path: Path) -> None:
+    # GIVEN a background writer given 5 pages, after which the fetch itself fails
+    day = DayArchive(LocalArchive(tmp_path), 7, DAY)
+
+    def fetch() -> None:
+        with day.page_writer(workers=2) as write:
+            for n in range(1, 6):
+                write(page(n))
+            raise TimeoutError("the fetch stopped")
+
+    # WHEN it runs
+    with pytest.raises(TimeoutError, match="the fetch stopped"):
+        fetch()
+    # THEN the fetch's own error propagates and the 5 pages are stored for a resume
+    resumed = DayArchive(LocalArchive(tmp_path), 7, DAY).start()
+    assert [p.number for p in resumed] == [1, 2, 3, 4, 5]

@@ -30,7 +30,7 @@ import os
 import re
 import tempfile
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path, PurePosixPath
@@ -54,6 +54,7 @@ __all__ = [
     "ObjectInfo",
     "PageEntry",
     "PageLike",
+    "PageWriter",
     "ResourceEntry",
     "S3Archive",
     "check_day",
@@ -65,6 +66,7 @@ logger = logging.getLogger(__name__)
 MANIFEST_VERSION = 1
 JSON_TYPE = "application/json"
 _READ_WORKERS = 8
+_READ_BATCH = 64
 _PAGE_NAME = re.compile(r"^page-(\d+)\.json$")
 _RESOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _MARKER_NAME = re.compile(r"^[a-z][a-z0-9_-]*\.json$")
@@ -150,14 +152,15 @@ class LocalArchive:
         return path.with_name(f".{path.name}.meta.json")
 
     @staticmethod
-    def _write_atomically(path: Path, data: bytes) -> None:
+    def _write_atomically(path: Path, data: bytes, *, durable: bool = True) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
+                if durable:
+                    handle.flush()
+                    os.fsync(handle.fileno())
             os.replace(temp, path)
         except BaseException:
             # Also on KeyboardInterrupt: never leave a half-written temp file behind.
@@ -179,10 +182,12 @@ class LocalArchive:
                 sidecar.unlink(missing_ok=True)
             self._write_atomically(path, data)
             if metadata:
-                # Written after the data: a crash in between leaves a page whose checksum cannot
-                # be confirmed, which resume treats as missing, never as good.
+                # Written after the data and not synced: a crash in between, or a sidecar lost
+                # to a power cut, leaves a page whose checksum cannot be confirmed, which
+                # resume treats as missing, never as good.
                 record = {"metadata": dict(metadata), "sha256": _sha256(data)}
-                self._write_atomically(sidecar, json.dumps(record, sort_keys=True).encode())
+                encoded = json.dumps(record, sort_keys=True).encode()
+                self._write_atomically(sidecar, encoded, durable=False)
         except OSError as exc:
             raise ArchiveError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
@@ -678,6 +683,15 @@ class DayArchive:
             self._entries[page.number] = entry
         return entry
 
+    def page_writer(self, workers: int = 8) -> PageWriter:
+        """A callable for ``on_page`` that writes pages on ``workers`` threads.
+
+        The fetcher hands over pages one at a time on its own thread; with S3 a synchronous
+        PutObject per page would stall it for a round trip each. Leaving the ``with`` block
+        waits for every write and raises the first failure.
+        """
+        return PageWriter(self, workers)
+
     def entries(self) -> list[PageEntry]:
         """Pages written or resumed since :meth:`start`, by number."""
         with self._lock:
@@ -760,16 +774,21 @@ class DayArchive:
         return doc
 
     def page_bodies(self) -> Iterator[tuple[int, bytes]]:
-        """Every page the manifest lists, in order, each checked against its sha256."""
-        for item in _manifest_items(self._require_manifest(), "pages"):
-            number = item["page"]
-            key = self.page_key(number)
-            body = self.archive.get(key)
-            if _sha256(body) != item.get("sha256"):
-                raise ArchiveError(
-                    f"{self.archive.uri(key)} does not match its manifest; run verify"
-                )
-            yield number, body
+        """Every page the manifest lists, in order, each checked against its sha256.
+
+        Pages are read a few dozen at a time on several threads, so S3 latency is paid once
+        per batch rather than once per page, while memory stays bounded.
+        """
+        items = _manifest_items(self._require_manifest(), "pages")
+        for start in range(0, len(items), _READ_BATCH):
+            batch = items[start : start + _READ_BATCH]
+            keys = [self.page_key(item["page"]) for item in batch]
+            for item, key, body in zip(batch, keys, _map(self.archive.get, keys), strict=True):
+                if _sha256(body) != item.get("sha256"):
+                    raise ArchiveError(
+                        f"{self.archive.uri(key)} does not match its manifest; run verify"
+                    )
+                yield item["page"], body
 
     def resources(self) -> dict[str, bytes]:
         """The raw context bodies the manifest lists, each checked against its sha256."""
@@ -814,6 +833,60 @@ class DayArchive:
             return self.archive.get(html_key).decode(), self.archive.get(text_key).decode()
         except UnicodeDecodeError as exc:
             raise ArchiveError(f"the digest at {self.archive.uri(html_key)} is not UTF-8") from exc
+
+
+class PageWriter:
+    """Writes pages in the background, a bounded number at a time (see ``page_writer``)."""
+
+    def __init__(self, day: DayArchive, workers: int) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, not {workers}")
+        self._day = day
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="archive")
+        # Back-pressure: a slow store blocks the fetcher instead of piling up page bodies.
+        self._slots = threading.BoundedSemaphore(2 * workers)
+        self._lock = threading.Lock()
+        self._failure: BaseException | None = None
+
+    def __enter__(self) -> PageWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            # The block already failed (perhaps because a write did): finish what was queued,
+            # so a resume can use it, and let that first error propagate.
+            self._pool.shutdown(wait=True)
+
+    def __call__(self, page: PageLike) -> None:
+        """Queue ``page``; raises the failure of an earlier write so the fetch stops early."""
+        self._raise_failure()
+        self._slots.acquire()
+        try:
+            future = self._pool.submit(self._day.write_page, page)
+        except BaseException:
+            self._slots.release()
+            raise
+        future.add_done_callback(self._done)
+
+    def _done(self, future: Future[PageEntry]) -> None:
+        with self._lock:
+            error = future.exception()
+            if error is not None and self._failure is None:
+                self._failure = error
+        self._slots.release()
+
+    def _raise_failure(self) -> None:
+        with self._lock:
+            failure = self._failure
+        if failure is not None:
+            raise failure
+
+    def close(self) -> None:
+        """Wait for every queued write; raise the first that failed."""
+        self._pool.shutdown(wait=True)
+        self._raise_failure()
 
 
 def _within(params: Mapping[str, Any], window: Window) -> bool:
