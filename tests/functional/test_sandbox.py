@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from sla_digest.exceptions import ConfigError
-from sla_digest.sandbox import SandboxOptions, SandboxServer
+from sla_digest.sandbox import SandboxOptions, SandboxServer, serve
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -1132,3 +1132,68 @@ def test_a_day_of_100000_events_is_generated_quickly_and_paged_in_constant_time(
     # THEN generation took seconds at most and the last page costs about what the first does
     assert generated < 6
     assert last < max(5 * first, 0.05)
+
+
+# --------------------------------------------------------------------------- serve and stats
+
+
+def test_serve_reports_its_address_and_answers_until_stopped(http: requests.Session) -> None:
+    # GIVEN serve() running in a thread with a stop event
+    urls: list[str] = []
+    ready = threading.Event()
+    stop = threading.Event()
+
+    def announce(url: str) -> None:
+        urls.append(url)
+        ready.set()
+
+    runner = threading.Thread(
+        target=serve, args=(SandboxOptions(events=30),), kwargs={"ready": announce, "stop": stop}
+    )
+    runner.start()
+    try:
+        assert ready.wait(10)
+        # WHEN the announced address is asked for the teams
+        response = http.get(
+            f"{urls[0]}/api/v1/accounts/7/teams",
+            headers={"api_access_token": SandboxOptions().admin_token},
+            timeout=10,
+        )
+    finally:
+        stop.set()
+        runner.join(10)
+    # THEN it answered on loopback and serve() returned once stopped
+    assert urls[0].startswith("http://127.0.0.1:")
+    assert response.status_code == 200
+    assert not runner.is_alive()
+
+
+def test_a_stalled_answer_arrives_after_the_stall(
+    sandbox_factory: Callable[..., SandboxServer], http: requests.Session
+) -> None:
+    # GIVEN a stall of 0.3 s queued
+    server = sandbox_factory(events=30, stall_seconds=0.3)
+    server.queue_faults("stall")
+    # WHEN events are requested with a patient client
+    started = time.monotonic()
+    response = http.get(events_url(server), headers=admin(server), timeout=10)
+    # THEN the normal answer comes, late
+    assert response.status_code == 200
+    assert time.monotonic() - started >= 0.3
+
+
+def test_stats_count_by_status_and_reset_to_zero(
+    sandbox: SandboxServer, http: requests.Session
+) -> None:
+    # GIVEN one successful and one refused reporting request
+    get_page(http, sandbox)
+    http.get(events_url(sandbox), headers={"api_access_token": "nope"}, timeout=10)
+    counted = sandbox.stats.snapshot()
+    # WHEN the counters are reset
+    sandbox.stats.reset()
+    # THEN both requests were counted by status, and afterwards nothing is
+    assert counted["by_status"] == {200: 1, 401: 1}
+    assert counted["reporting_requests"] == 2
+    assert len(counted["request_times"]) == 2
+    assert sandbox.stats.snapshot()["requests"] == 0
+    assert sandbox.stats.by_status == {}

@@ -179,9 +179,10 @@ def ruby_to_i(text: str) -> int:
 class SandboxStats:
     """Counters the tests and the benchmark read; every update holds the lock.
 
-    ``reporting_requests`` and ``request_times`` count every request to ``reporting_events``,
-    throttled or not; ``throttled`` counts only the rate limiter's 429s; ``faults`` the
-    injected faults by kind.
+    ``reporting_requests`` and ``request_times`` (monotonic start times) count every request
+    to ``reporting_events``, throttled or not; ``throttled`` counts only the rate limiter's 429s;
+    ``faults`` the injected faults by kind; ``connections`` the TCP connections accepted (one
+    per client when keep-alive works). Read consistent copies with :meth:`snapshot`.
     """
 
     requests: int = 0
@@ -206,6 +207,21 @@ class SandboxStats:
             self.max_in_flight = self.in_flight
             self.request_times = []
             self.faults = {}
+
+    def snapshot(self) -> dict[str, Any]:
+        """A consistent copy of every counter, safe to read while requests are served."""
+        with self._lock:
+            return {
+                "requests": self.requests,
+                "connections": self.connections,
+                "reporting_requests": self.reporting_requests,
+                "by_status": dict(self.by_status),
+                "throttled": self.throttled,
+                "in_flight": self.in_flight,
+                "max_in_flight": self.max_in_flight,
+                "request_times": list(self.request_times),
+                "faults": dict(self.faults),
+            }
 
     def begin(self, *, reporting: bool, at: float) -> None:
         with self._lock:
@@ -767,12 +783,14 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 0,
     ready: Callable[[str], None] | None = None,
+    *,
+    stop: threading.Event | None = None,
 ) -> None:
-    """Run the sandbox in the foreground until interrupted (Ctrl-C)."""
+    """Run the sandbox in the foreground until interrupted (Ctrl-C) or ``stop`` is set."""
     with SandboxServer(options, host=host, port=port) as server:
         if ready is not None:
             ready(server.base_url)
         try:
-            threading.Event().wait()
+            (stop if stop is not None else threading.Event()).wait()
         except KeyboardInterrupt:
             logger.info("sandbox stopped")

@@ -159,7 +159,7 @@ class EventView:
     rows: list[dict[str, Any]]
     keys: list[int]
     _selections: dict[tuple[int | None, int | None, str | None], EventView] = field(
-        default_factory=dict
+        default_factory=dict, init=False, repr=False
     )
 
     def window(self, since: int | None, until: int | None) -> tuple[int, int]:
@@ -234,7 +234,7 @@ class Dataset:
     departed_agent_ids: tuple[int, ...]
     sla_policies: list[dict[str, Any]]
     teams: list[dict[str, Any]]
-    _view: EventView | None = field(default=None, repr=False, compare=False)
+    _view: EventView | None = field(default=None, init=False, repr=False, compare=False)
 
     def report_window(self) -> tuple[int, int]:
         """``(since, until)`` of the report day in the account's time zone."""
