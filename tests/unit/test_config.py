@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from sla_digest.config import (
     SlaTargets,
     load_config,
     resolve_targets,
+    validate_base_url,
 )
 from sla_digest.exceptions import ConfigError
 
@@ -396,6 +398,15 @@ def test_without_a_policy_only_explicit_targets_are_set() -> None:
     assert resolve_targets(acme, []) == SlaTargets(first_response=60.0)
 
 
+def test_sla_targets_hold_the_explicit_values_and_basis_only() -> None:
+    # GIVEN a policy name, one explicit target and a business-hours basis
+    entry = account(sla_policy="Premium", sla={"reply_time": "2h"}, sla_basis="business_hours")
+    (acme,) = load_config({"accounts": [entry]}, source=SOURCE).accounts
+
+    # THEN sla_targets carries just what the document says, not the policy's thresholds
+    assert acme.sla_targets == SlaTargets(reply_time=7200.0, basis="business_hours")
+
+
 def test_an_unknown_policy_name_is_a_config_error_naming_it() -> None:
     (acme,) = load_config({"accounts": [account(sla_policy="Gold")]}, source=SOURCE).accounts
 
@@ -427,7 +438,7 @@ def test_settings_read_exactly_the_contract_variables() -> None:
         jobs_queue_url="https://sqs.eu-west-1.amazonaws.com/123456789012/jobs",
         idempotency_table="idempotency",
         sender_address="digest@acme.example",
-        templates_dir="/opt/templates",
+        templates_dir=Path("/opt/templates"),
     )
 
 
@@ -465,3 +476,20 @@ def test_a_sender_that_is_not_an_address_is_refused() -> None:
 
     with pytest.raises(ConfigError, match=r"^environment variable SENDER_ADDRESS: "):
         Settings.from_env(environ, required=Settings.DIGEST)
+
+
+# --- validate_base_url (the CLI's --base-url) ---------------------------------------------------
+
+
+def test_a_base_url_flag_loses_its_trailing_slash() -> None:
+    assert validate_base_url("https://chat.acme.example/", where="--base-url") == (
+        "https://chat.acme.example"
+    )
+
+
+def test_a_plain_http_base_url_flag_is_refused_with_the_flag_name() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"^--base-url: 'http://chat.acme.example' must use https \(plain http only for",
+    ):
+        validate_base_url("http://chat.acme.example", where="--base-url")

@@ -14,6 +14,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeGuard
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -38,6 +39,7 @@ __all__ = [
     "parse_sla_flag",
     "resolve_targets",
     "validate_address",
+    "validate_base_url",
 ]
 
 SlaBasis = Literal["calendar", "business_hours"]
@@ -162,6 +164,16 @@ class AccountConfig:
     enabled: bool = True
 
     @property
+    def sla_targets(self) -> SlaTargets:
+        """The explicit targets alone (no policy applied): what overrides ``sla_policy``."""
+        return SlaTargets(
+            first_response=self.sla.get("first_response"),
+            reply_time=self.sla.get("reply_time"),
+            conversation_resolved=self.sla.get("conversation_resolved"),
+            basis=self.sla_basis,
+        )
+
+    @property
     def label(self) -> str:
         """How logs and errors name the account."""
         return f"account {self.account_id}" + (f" ({self.name})" if self.name else "")
@@ -258,6 +270,15 @@ def resolve_targets(account: AccountConfig, policies: Iterable[SlaPolicyLike]) -
         conversation_resolved=values["conversation_resolved"],
         basis=account.sla_basis,
     )
+
+
+def validate_base_url(raw: Any, *, where: str = "base_url") -> str:
+    """A Chatwoot base URL without its trailing slash: https, or plain http for loopback hosts."""
+    problem = _check_base_url(raw)
+    if problem:
+        raise ConfigError(f"{where}: {problem.removeprefix('base_url ')}")
+    url: str = raw
+    return url.rstrip("/")
 
 
 def validate_address(raw: Any) -> str | None:
@@ -526,8 +547,8 @@ SETTINGS_VARIABLES: Mapping[str, str] = {
 class Settings:
     """Where the deployed functions find their resources: read once per cold start.
 
-    A function requires only the variables it uses; the others stay empty strings, which no
-    code path of that function reads.
+    A function requires only the variables it uses; the others stay empty, and no code path of
+    that function reads them.
     """
 
     archive_bucket: str
@@ -535,7 +556,7 @@ class Settings:
     jobs_queue_url: str = ""
     idempotency_table: str = ""
     sender_address: str = ""
-    templates_dir: str = ""
+    templates_dir: Path = field(default_factory=Path)
 
     DISPATCH: ClassVar[tuple[str, ...]] = ("ARCHIVE_BUCKET", "JOBS_QUEUE_URL")
     DIGEST: ClassVar[tuple[str, ...]] = (
@@ -544,6 +565,10 @@ class Settings:
         "SENDER_ADDRESS",
         "TEMPLATES_DIR",
     )
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.templates_dir, Path):
+            object.__setattr__(self, "templates_dir", Path(self.templates_dir))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], *, required: Iterable[str]) -> Settings:
@@ -566,4 +591,11 @@ class Settings:
             values["config_key"] = DEFAULT_CONFIG_KEY
         if values["sender_address"] and (problem := validate_address(values["sender_address"])):
             raise ConfigError(f"environment variable SENDER_ADDRESS: {problem}")
-        return cls(**values)
+        return cls(
+            archive_bucket=values["archive_bucket"],
+            config_key=values["config_key"],
+            jobs_queue_url=values["jobs_queue_url"],
+            idempotency_table=values["idempotency_table"],
+            sender_address=values["sender_address"],
+            templates_dir=Path(values["templates_dir"]),
+        )
