@@ -1,0 +1,173 @@
+"""AWS clients, created on first use, and the Chatwoot token lookup in Secrets Manager.
+
+Nothing here talks to AWS at import time: a handler builds one :class:`AwsClients` per cold
+start, tests pass their own clients (or run under moto).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .config import Config, load_config
+from .exceptions import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sesv2 import SESV2Client
+    from mypy_boto3_sqs import SQSClient
+
+__all__ = ["TOKEN_MAX_AGE", "AwsClients", "read_config", "read_token"]
+
+logger = logging.getLogger(__name__)
+
+TOKEN_MAX_AGE = 300  # seconds a token stays cached: a rotated secret is picked up within 5 min
+
+
+class AwsClients:
+    """The boto3 clients the application uses, each created on first use unless injected.
+
+    The region comes from the environment (``AWS_REGION``, as Lambda sets it, else boto3's own
+    resolution), never from code.
+    """
+
+    def __init__(
+        self,
+        *,
+        s3: S3Client | None = None,
+        sqs: SQSClient | None = None,
+        sesv2: SESV2Client | None = None,
+        dynamodb: DynamoDBClient | None = None,
+        secretsmanager: SecretsManagerClient | None = None,
+        session: boto3.session.Session | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self._s3 = s3
+        self._sqs = sqs
+        self._sesv2 = sesv2
+        self._dynamodb = dynamodb
+        self._secretsmanager = secretsmanager
+        self._session = session
+        self._environ = environ if environ is not None else os.environ
+        self._secrets: SecretsProvider | None = None
+
+    @property
+    def session(self) -> boto3.session.Session:
+        if self._session is None:
+            region = self._environ.get("AWS_REGION") or self._environ.get("AWS_DEFAULT_REGION")
+            self._session = boto3.session.Session(region_name=region or None)
+        return self._session
+
+    @property
+    def s3(self) -> S3Client:
+        if self._s3 is None:
+            self._s3 = self.session.client("s3")
+        return self._s3
+
+    @property
+    def sqs(self) -> SQSClient:
+        if self._sqs is None:
+            self._sqs = self.session.client("sqs")
+        return self._sqs
+
+    @property
+    def sesv2(self) -> SESV2Client:
+        if self._sesv2 is None:
+            self._sesv2 = self.session.client("sesv2")
+        return self._sesv2
+
+    @property
+    def dynamodb(self) -> DynamoDBClient:
+        if self._dynamodb is None:
+            self._dynamodb = self.session.client("dynamodb")
+        return self._dynamodb
+
+    @property
+    def secretsmanager(self) -> SecretsManagerClient:
+        if self._secretsmanager is None:
+            self._secretsmanager = self.session.client("secretsmanager")
+        return self._secretsmanager
+
+    @property
+    def secrets(self) -> SecretsProvider:
+        """A Powertools provider over :attr:`secretsmanager`; its cache lives as long as this."""
+        if self._secrets is None:
+            from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+            self._secrets = SecretsProvider(boto3_client=self.secretsmanager)
+        return self._secrets
+
+
+def read_token(secret_name: str, *, clients: AwsClients, max_age: int = TOKEN_MAX_AGE) -> str:
+    """The Chatwoot ``api_access_token`` kept in ``secret_name`` (cached for ``max_age`` s).
+
+    The secret is the token itself or JSON ``{"api_access_token": "..."}``. Errors name the
+    secret and what is wrong with it, never its value.
+    """
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+    try:
+        value = clients.secrets.get(secret_name, max_age=max_age)
+    except GetParameterError as exc:
+        raise ConfigError(
+            f"secret {secret_name!r} cannot be read ({_client_error_code(exc)}): check that it "
+            "exists and that the function may read it"
+        ) from exc
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            value = None
+    token = _token_from_text(value) if isinstance(value, str) else None
+    if not token:
+        raise ConfigError(
+            f"secret {secret_name!r} holds no token: store the token itself "
+            'or {"api_access_token": "..."}'
+        )
+    return token
+
+
+def read_config(bucket: str, key: str, *, s3: S3Client) -> Config:
+    """Load and validate ``accounts.json`` from the archive bucket."""
+    source = f"s3://{bucket}/{key}"
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in ("NoSuchKey", "404", "NoSuchBucket"):
+            raise ConfigError(f"{source} does not exist: upload accounts.json there") from exc
+        raise ConfigError(f"{source} cannot be read ({code or 'error'})") from exc
+    except BotoCoreError as exc:
+        raise ConfigError(f"{source} cannot be read ({type(exc).__name__})") from exc
+    return load_config(body, source=source)
+
+
+def _token_from_text(text: str) -> str | None:
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        try:
+            document: Any = json.loads(stripped)
+        except json.JSONDecodeError:
+            return None
+        token = document.get("api_access_token") if isinstance(document, dict) else None
+        return token.strip() if isinstance(token, str) and token.strip() else None
+    return stripped or None
+
+
+def _client_error_code(exc: BaseException) -> str:
+    # Powertools wraps the boto error in GetParameterError without chaining; the original is the
+    # implicit context. Only its error code is shown: the message could echo request details.
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, ClientError):
+        return str(cause.response.get("Error", {}).get("Code", "ClientError"))
+    return type(cause).__name__ if cause is not None else "error"
