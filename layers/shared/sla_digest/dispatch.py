@@ -1,0 +1,403 @@
+"""Which account-days are due, and their jobs on the SQS queue.
+
+A scheduled run decides from the schedule's ``scheduled_time`` alone, never from the clock, so a
+retried invocation decides the same. Day ``D`` of an account is due once the account's local
+clock has first shown ``D+1`` at ``send_hour:00``; every due day inside the catch-up window that
+has not been delivered yet is queued, so a missed run loses nothing. The digest side is
+idempotent, so queuing a day twice never sends it twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time as _time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+from zoneinfo import ZoneInfo
+
+from .exceptions import ArchiveError, ConfigError, DeliveryError, WindowError
+from .pipeline import DigestJob
+from .window import parse_date, report_window
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+    from mypy_boto3_sqs import SQSClient
+
+    from .aws import AwsClients
+    from .config import AccountConfig, Config, Settings
+
+__all__ = [
+    "BACKFILL_LIMIT_DAYS",
+    "CATCH_UP",
+    "DispatchRequest",
+    "Plan",
+    "due_days",
+    "handle_dispatch_event",
+    "parse_event",
+    "plan_requested",
+    "plan_scheduled",
+    "queue_jobs",
+    "send_instant",
+]
+
+logger = logging.getLogger(__name__)
+
+CATCH_UP = timedelta(days=2)
+BACKFILL_LIMIT_DAYS = 92
+_BATCH = 10  # SendMessageBatch takes at most ten entries
+_SCHEDULE_KEYS = frozenset({"scheduled_time", "execution_id"})
+_MANUAL_KEYS = frozenset({"accounts", "date", "force"})
+_BACKFILL_KEYS = frozenset({"accounts", "from", "to", "force"})
+_EVENT_HELP = (
+    'expected {"scheduled_time": ...}, {"accounts": [7], "date": "YYYY-MM-DD", "force": false} '
+    'or {"accounts": [7], "from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}'
+)
+
+
+@dataclass(slots=True)
+class Plan:
+    """The jobs to queue, and a line for every account-day left out (skipped) or failed."""
+
+    jobs: list[DigestJob] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchRequest:
+    """A parsed dispatch event: a schedule tick, or a manual run over ``first``..``last``."""
+
+    kind: Literal["schedule", "manual", "backfill"]
+    scheduled_time: datetime | None = None
+    execution_id: str | None = None
+    accounts: tuple[int, ...] | None = None
+    first: date | None = None
+    last: date | None = None
+    force: bool = False
+
+
+# --- when is a day due -----------------------------------------------------------------------
+
+
+def send_instant(day: date, timezone_name: str, send_hour: int) -> datetime:
+    """The UTC instant at which the local clock first shows ``day + 1`` at ``send_hour:00``.
+
+    Inside a spring-forward gap the clock never shows that time; the first instant it shows a
+    later one is the transition itself. In a repeated fall-back hour the first pass counts.
+    """
+    zone = ZoneInfo(timezone_name)
+    wall = datetime.combine(day + timedelta(days=1), time(send_hour))
+    first = wall.replace(tzinfo=zone).astimezone(UTC)  # fold=0: the earlier reading
+    if first.astimezone(zone).replace(tzinfo=None) == wall:
+        return first
+    # A gap: fold=0 read the wall time with the offset before the transition (too late),
+    # fold=1 with the offset after it (too early); the transition lies between.
+    low = int(wall.replace(tzinfo=zone, fold=1).astimezone(UTC).timestamp())
+    high = int(first.timestamp())
+    while low + 1 < high:
+        middle = (low + high) // 2
+        shown = datetime.fromtimestamp(middle, tz=zone).replace(tzinfo=None)
+        if shown >= wall:
+            high = middle
+        else:
+            low = middle
+    return datetime.fromtimestamp(high, tz=UTC)
+
+
+def due_days(
+    account: AccountConfig, scheduled_time: datetime, *, catch_up: timedelta = CATCH_UP
+) -> list[date]:
+    """Report days whose send instant lies in ``(scheduled_time - catch_up, scheduled_time]``."""
+    zone = ZoneInfo(account.timezone)
+    today = scheduled_time.astimezone(zone).date()
+    oldest = (scheduled_time - catch_up).astimezone(zone).date() - timedelta(days=2)
+    days: list[date] = []
+    day = oldest
+    while day < today:
+        instant = send_instant(day, account.timezone, account.send_hour)
+        if scheduled_time - catch_up < instant <= scheduled_time:
+            days.append(day)
+        day += timedelta(days=1)
+    return days
+
+
+def plan_scheduled(
+    config: Config,
+    scheduled_time: datetime,
+    *,
+    delivered: Callable[[int, date], bool],
+    catch_up: timedelta = CATCH_UP,
+) -> Plan:
+    """Jobs for every enabled account-day that is due at ``scheduled_time`` and not delivered.
+
+    ``delivered(account_id, day)`` says whether a digest was already sent; when it fails for one
+    account that account is reported as an error and the others go on.
+    """
+    if scheduled_time.tzinfo is None:
+        raise ValueError("scheduled_time must be timezone-aware")
+    plan = Plan(errors=list(config.errors))
+    for account in config.accounts:
+        if not account.enabled:
+            plan.skipped.append(f"{account.label}: disabled")
+            continue
+        for day in due_days(account, scheduled_time, catch_up=catch_up):
+            try:
+                done = delivered(account.account_id, day)
+            except ArchiveError as exc:
+                plan.errors.append(f"{account.label} {day}: {exc}")
+                break
+            if done:
+                plan.skipped.append(f"{account.label} {day}: already delivered")
+            else:
+                plan.jobs.append(DigestJob(account_id=account.account_id, day=day))
+    return plan
+
+
+def plan_requested(config: Config, request: DispatchRequest, *, now: datetime) -> Plan:
+    """Jobs for a manual or backfill request; refuses days that have not ended yet."""
+    if request.first is None or request.last is None:
+        raise ValueError("a manual or backfill request needs first and last days")
+    plan = Plan()
+    if request.accounts is None:
+        targets = list(config.enabled)
+        plan.errors.extend(config.errors)
+    else:
+        targets = []
+        for account_id in request.accounts:
+            try:
+                targets.append(config.account(account_id))
+            except ConfigError as exc:
+                plan.errors.append(str(exc))
+    for account in targets:
+        try:
+            report_window(request.last, account.timezone, now=now)
+        except WindowError as exc:
+            raise ConfigError(f"{account.label}: {exc}") from exc
+    for account in targets:
+        if not account.enabled:
+            plan.skipped.append(f"{account.label}: disabled (set enabled to true to run it)")
+            continue
+        day = request.first
+        while day <= request.last:
+            plan.jobs.append(DigestJob(account_id=account.account_id, day=day, force=request.force))
+            day += timedelta(days=1)
+    return plan
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+def parse_event(event: Any) -> DispatchRequest:
+    """A schedule, manual or backfill event, checked strictly; anything else is a ConfigError."""
+    if not isinstance(event, dict):
+        raise ConfigError(f"dispatch event must be a JSON object: {_EVENT_HELP}")
+    keys = set(event)
+    if "scheduled_time" in keys:
+        _refuse_unknown(keys, _SCHEDULE_KEYS)
+        return DispatchRequest(
+            kind="schedule",
+            scheduled_time=_parse_instant(event["scheduled_time"]),
+            execution_id=_optional_text(event.get("execution_id"), "execution_id"),
+        )
+    if "date" in keys:
+        _refuse_unknown(keys, _MANUAL_KEYS)
+        day = _parse_day(event["date"], "date")
+        return DispatchRequest(
+            kind="manual",
+            accounts=_parse_accounts(event),
+            first=day,
+            last=day,
+            force=_parse_force(event),
+        )
+    if "from" in keys or "to" in keys:
+        _refuse_unknown(keys, _BACKFILL_KEYS)
+        if "from" not in keys or "to" not in keys:
+            raise ConfigError('backfill event needs both "from" and "to" (YYYY-MM-DD)')
+        first, last = _parse_day(event["from"], "from"), _parse_day(event["to"], "to")
+        if first > last:
+            raise ConfigError(f"backfill from {first} is after to {last}")
+        days = (last - first).days + 1
+        if days > BACKFILL_LIMIT_DAYS:
+            raise ConfigError(
+                f"backfill of {days} days is too long: send at most {BACKFILL_LIMIT_DAYS} "
+                "days per event"
+            )
+        return DispatchRequest(
+            kind="backfill",
+            accounts=_parse_accounts(event),
+            first=first,
+            last=last,
+            force=_parse_force(event),
+        )
+    raise ConfigError(f"dispatch event is not one of the known forms: {_EVENT_HELP}")
+
+
+def _refuse_unknown(keys: set[str], allowed: frozenset[str]) -> None:
+    unknown = sorted(keys - allowed)
+    if unknown:
+        raise ConfigError(
+            f"dispatch event has unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})"
+        )
+
+
+def _parse_instant(raw: Any) -> datetime:
+    if isinstance(raw, str):
+        try:
+            instant = datetime.fromisoformat(raw)
+        except ValueError:
+            instant = None
+        if instant is not None and instant.tzinfo is not None:
+            return instant.astimezone(UTC)
+    raise ConfigError(
+        f"scheduled_time {raw!r} is not an ISO-8601 instant with a zone, "
+        "such as '2026-11-21T06:00:00Z'"
+    )
+
+
+def _parse_day(raw: Any, key: str) -> date:
+    if not isinstance(raw, str):
+        raise ConfigError(f"{key} {raw!r} is not a date in the form YYYY-MM-DD")
+    try:
+        return parse_date(raw)
+    except WindowError as exc:
+        raise ConfigError(f"{key}: {exc}") from exc
+
+
+def _parse_accounts(event: Mapping[str, Any]) -> tuple[int, ...] | None:
+    if "accounts" not in event:
+        return None
+    raw = event["accounts"]
+    if (
+        not isinstance(raw, list)
+        or not raw
+        or not all(isinstance(a, int) and not isinstance(a, bool) and a > 0 for a in raw)
+    ):
+        raise ConfigError(
+            f"accounts {raw!r} must be a non-empty list of account ids (omit it for all accounts)"
+        )
+    return tuple(dict.fromkeys(raw))
+
+
+def _parse_force(event: Mapping[str, Any]) -> bool:
+    force = event.get("force", False)
+    if not isinstance(force, bool):
+        raise ConfigError(f"force {force!r} must be true or false")
+    return force
+
+
+def _optional_text(raw: Any, key: str) -> str | None:
+    if raw is None or isinstance(raw, str):
+        return raw
+    raise ConfigError(f"{key} {raw!r} must be a string")
+
+
+# --- the queue ---------------------------------------------------------------------------------
+
+
+def queue_jobs(
+    jobs: Sequence[DigestJob],
+    *,
+    sqs: SQSClient,
+    queue_url: str,
+    attempts: int = 3,
+    sleep: Callable[[float], None] = _time.sleep,
+) -> int:
+    """Send the jobs in batches of ten, retrying entries SQS reports as failed; returns the count.
+
+    Entries that still fail after ``attempts`` tries (or that SQS blames on the sender) raise
+    :class:`DeliveryError` naming the jobs, after every other batch was sent.
+    """
+    failed: list[str] = []
+    for start in range(0, len(jobs), _BATCH):
+        pending = {str(i): job for i, job in enumerate(jobs[start : start + _BATCH])}
+        for attempt in range(1, attempts + 1):
+            response = _send_batch(sqs, queue_url, pending)
+            retry: dict[str, DigestJob] = {}
+            for failure in response.get("Failed", []):
+                job = pending[failure["Id"]]
+                reason = f"{failure.get('Code', 'error')}"
+                if failure.get("SenderFault") or attempt == attempts:
+                    failed.append(f"{job.account_id}/{job.day} ({reason})")
+                else:
+                    retry[failure["Id"]] = job
+            if not retry:
+                break
+            logger.warning("retrying %d jobs SQS did not accept", len(retry))
+            sleep(0.2 * 2 ** (attempt - 1))
+            pending = retry
+    if failed:
+        raise DeliveryError(
+            f"{len(failed)} of {len(jobs)} jobs could not be queued: {', '.join(failed[:5])}"
+            + (" ..." if len(failed) > 5 else "")
+        )
+    return len(jobs)
+
+
+def _send_batch(sqs: SQSClient, queue_url: str, pending: Mapping[str, DigestJob]) -> Any:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return sqs.send_message_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": key, "MessageBody": job.to_body()} for key, job in pending.items()],
+        )
+    except (ClientError, BotoCoreError) as exc:
+        raise DeliveryError(f"jobs could not be queued on {queue_url}: {exc}") from exc
+
+
+# --- the handler's one call ----------------------------------------------------------------------
+
+
+def handle_dispatch_event(
+    event: Any,
+    *,
+    settings: Settings,
+    clients: AwsClients,
+    now: datetime | None = None,
+    catch_up: timedelta = CATCH_UP,
+) -> dict[str, Any]:
+    """Parse the event, plan its jobs from ``accounts.json`` and queue them; summarise the run.
+
+    A bad event or an unreadable ``accounts.json`` raises :class:`ConfigError`; bad account
+    entries are logged, counted and left out.
+    """
+    from .archive import DayArchive, S3Archive
+    from .aws import read_config
+    from .pipeline import delivered
+
+    request = parse_event(event)
+    config = read_config(settings.archive_bucket, settings.config_key, s3=clients.s3)
+    if request.scheduled_time is not None:
+        store = S3Archive(settings.archive_bucket, s3=clients.s3)
+        plan = plan_scheduled(
+            config,
+            request.scheduled_time,
+            delivered=lambda account_id, day: delivered(DayArchive(store, account_id, day)),
+            catch_up=catch_up,
+        )
+    else:
+        plan = plan_requested(config, request, now=now or datetime.now(tz=UTC))
+    for line in plan.errors:
+        logger.error("left out: %s", line)
+    for line in plan.skipped:
+        logger.info("skipped: %s", line)
+    queued = queue_jobs(plan.jobs, sqs=clients.sqs, queue_url=settings.jobs_queue_url)
+    logger.info(
+        "queued %d jobs",
+        queued,
+        extra={"kind": request.kind, "jobs": [_job_name(j) for j in plan.jobs]},
+    )
+    return {
+        "kind": request.kind,
+        "queued": queued,
+        "skipped": len(plan.skipped),
+        "errors": len(plan.errors),
+        "jobs": [_job_name(job) for job in plan.jobs],
+        "problems": plan.errors,
+    }
+
+
+def _job_name(job: DigestJob) -> str:
+    return f"{job.account_id}/{job.day.isoformat()}" + (" (force)" if job.force else "")
