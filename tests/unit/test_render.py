@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sla_digest.exceptions import RenderError
 from sla_digest.render import Digest, format_duration, render_digest
@@ -87,6 +89,25 @@ def acme() -> Digest:
 def test_durations_read_as_people_write_them(seconds: float | None, expected: str) -> None:
     # GIVEN a duration in seconds WHEN formatted THEN it reads in the largest sensible units
     assert format_duration(seconds) == expected
+
+
+def _seconds_of(text: str) -> int:
+    """Reads "3h 05m" back as seconds: an independent parser for the property below."""
+    units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+    return sum(int(part[:-1]) * units[part[-1]] for part in text.split())
+
+
+@given(st.floats(min_value=0, max_value=400 * 86400, allow_nan=False))
+def test_a_formatted_duration_is_within_half_its_smallest_unit(seconds: float) -> None:
+    # GIVEN any duration up to 400 days WHEN formatted and read back
+    text = format_duration(seconds)
+    smallest = {"s": 1, "m": 60, "h": 3600}[text[-1]]
+    # THEN it is off by at most half of the last unit shown (plus float slack)
+    assert abs(_seconds_of(text) - seconds) <= smallest / 2 + 1e-6
+    # AND the second unit never overflows into the first ("60s", "24h" are never shown)
+    parts = text.split()
+    if len(parts) == 2:
+        assert int(parts[1][:-1]) < {"s": 60, "m": 60, "h": 24}[parts[1][-1]]
 
 
 def test_subject_names_the_account_the_day_and_the_headline(acme: Digest) -> None:

@@ -354,8 +354,10 @@ def _count_change(current: int, previous: int, day: str) -> Change:
 
 
 def _sla_change(current: SlaView, previous: SlaView, day: str) -> Change:
-    if current.percent is None or previous.percent is None:
-        return Change("", f"no SLA data on {day}" if current.percent is not None else "", "neutral")
+    if current.percent is None:
+        return Change("", "nothing to compare", "neutral")
+    if previous.percent is None:
+        return Change("", f"no SLA data on {day}", "neutral")
     # Points between the two shown percentages, so the reader can check the sum.
     points = current.percent - previous.percent
     unit = "pt" if abs(points) == 1 else "pts"
