@@ -1,0 +1,49 @@
+"""Dispatch Lambda: a schedule tick, manual run or backfill becomes one SQS job per account-day.
+
+The event forms are documented in the README (Lambda interface); samples are in ``events/``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
+
+from sla_digest.aws import AwsClients
+from sla_digest.config import Settings
+from sla_digest.dispatch import handle_dispatch_event
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+# The package logger: every sla_digest.* module logs through it as the same JSON.
+logging.getLogger("sla_digest")
+copy_config_to_registered_loggers(source_logger=logger, include={"sla_digest"})
+
+clients = AwsClients()
+
+
+@functools.cache
+def settings() -> Settings:
+    """Read once per cold start; a missing variable fails every invocation with its name."""
+    return Settings.from_env(os.environ, required=Settings.DISPATCH)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    execution_id = event.get("execution_id") if isinstance(event, dict) else None
+    logger.set_correlation_id(execution_id or context.aws_request_id)
+    result = handle_dispatch_event(event, settings=settings(), clients=clients)
+    metrics.add_metric(name="JobsQueued", unit=MetricUnit.Count, value=result["queued"])
+    metrics.add_metric(name="ConfigErrors", unit=MetricUnit.Count, value=result["errors"])
+    return result

@@ -1,0 +1,234 @@
+"""The real dispatch handler under moto: sample events in, jobs on the SQS queue out."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pytest
+
+from sla_digest.dispatch import parse_event
+from sla_digest.exceptions import ConfigError
+from tests.fixtures.aws import REGION
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import ModuleType
+
+BUCKET = "sla-digest-archive"
+ACCOUNTS = {
+    "defaults": {"send_hour": 7},
+    "accounts": [
+        {
+            "account_id": 7,
+            "name": "Acme",
+            "base_url": "https://chat.acme.example",
+            "token_secret": "sla-digest/acme",
+            "timezone": "Europe/Berlin",
+            "recipients": ["leads@acme.example"],
+        },
+        {
+            "account_id": 8,
+            "base_url": "https://chat.globex.example",
+            "token_secret": "sla-digest/globex",
+            "timezone": "UTC",
+            "recipients": ["ops@globex.example"],
+        },
+        {
+            "account_id": 9,
+            "base_url": "https://chat.initech.example",
+            "token_secret": "sla-digest/initech",
+            "timezone": "Asia/Kolkata",
+            "recipients": ["support@initech.example"],
+        },
+    ],
+}
+
+
+@pytest.fixture
+def deployed(aws: None, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The resources the template creates for the dispatch function, and its environment."""
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_object(Bucket=BUCKET, Key="config/accounts.json", Body=json.dumps(ACCOUNTS).encode())
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue_url = sqs.create_queue(QueueName="jobs")["QueueUrl"]
+    monkeypatch.setenv("ARCHIVE_BUCKET", BUCKET)
+    monkeypatch.setenv("JOBS_QUEUE_URL", queue_url)
+    return {"s3": s3, "sqs": sqs, "queue_url": queue_url}
+
+
+def mark_delivered(s3: Any, account_id: int, day: str) -> None:
+    """The delivery marker the digest side writes (archive contract key)."""
+    key = f"digests/account_id={account_id}/date={day}/delivery.json"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=b'{"message_id": "x"}')
+
+
+def queued_jobs(deployed: dict[str, Any]) -> list[dict[str, Any]]:
+    sqs, url = deployed["sqs"], deployed["queue_url"]
+    bodies: list[dict[str, Any]] = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not messages:
+            return sorted(bodies, key=lambda b: (b["account_id"], b["date"]))
+        for message in messages:
+            bodies.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def test_the_sample_dispatch_events_are_accepted_by_the_parser(
+    sample_event: Callable[[str], Any],
+) -> None:
+    # GIVEN the three sample events shipped for sam local/remote invoke
+    kinds = [
+        parse_event(sample_event(name)).kind
+        for name in ("schedule.json", "manual-run.json", "backfill.json")
+    ]
+
+    # THEN each parses as the form its name promises
+    assert kinds == ["schedule", "manual", "backfill"]
+
+
+def test_the_schedule_event_queues_the_due_accounts_for_their_report_day(
+    deployed: dict[str, Any],
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: Any,
+    sample_event: Callable[[str], Any],
+) -> None:
+    # GIVEN the sample tick of 21 Nov 06:00 UTC: its catch-up window (19 Nov 06:00, 21 Nov
+    # 06:00] holds Berlin's 19 and 20 Nov (07:00 CET = 06:00 UTC), Kolkata's 19 and 20 Nov
+    # (07:00 IST = 01:30 UTC) and UTC's 18 and 19 Nov (07:00 UTC); the older days were sent
+    for account_id, day in ((7, "19"), (8, "18"), (8, "19"), (9, "19")):
+        mark_delivered(deployed["s3"], account_id, f"2026-11-{day}")
+    app = load_handler("dispatch")
+
+    # WHEN the real handler runs the sample schedule event
+    result = app.lambda_handler(sample_event("schedule.json"), lambda_context)
+
+    # THEN 20 Nov is queued for accounts 7 and 9 only
+    assert queued_jobs(deployed) == [
+        {"account_id": 7, "date": "2026-11-20", "force": False},
+        {"account_id": 9, "date": "2026-11-20", "force": False},
+    ]
+    assert (result["kind"], result["queued"], result["errors"]) == ("schedule", 2, 0)
+
+
+def test_a_missed_day_without_a_delivery_marker_is_caught_up(
+    deployed: dict[str, Any],
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: Any,
+    sample_event: Callable[[str], Any],
+) -> None:
+    # GIVEN account 8 (UTC 07:00) never delivered 19 Nov (due 20 Nov 07:00 UTC)
+    for account_id, day in ((7, "19"), (8, "18"), (9, "19")):
+        mark_delivered(deployed["s3"], account_id, f"2026-11-{day}")
+    app = load_handler("dispatch")
+
+    # WHEN the 21 Nov 06:00 UTC tick runs
+    app.lambda_handler(sample_event("schedule.json"), lambda_context)
+
+    # THEN 19 Nov is queued for account 8 beside the days now due
+    assert queued_jobs(deployed) == [
+        {"account_id": 7, "date": "2026-11-20", "force": False},
+        {"account_id": 8, "date": "2026-11-19", "force": False},
+        {"account_id": 9, "date": "2026-11-20", "force": False},
+    ]
+
+
+def test_the_manual_event_queues_that_day(
+    deployed: dict[str, Any],
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: Any,
+    sample_event: Callable[[str], Any],
+) -> None:
+    app = load_handler("dispatch")
+
+    result = app.lambda_handler(sample_event("manual-run.json"), lambda_context)
+
+    assert queued_jobs(deployed) == [{"account_id": 7, "date": "2026-11-20", "force": False}]
+    assert result["jobs"] == ["7/2026-11-20"]
+
+
+def test_the_backfill_event_queues_every_day_of_its_range(
+    deployed: dict[str, Any],
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: Any,
+    sample_event: Callable[[str], Any],
+) -> None:
+    app = load_handler("dispatch")
+
+    app.lambda_handler(sample_event("backfill.json"), lambda_context)
+
+    # 1 Nov .. 20 Nov for account 7: twenty jobs, three SendMessageBatch calls
+    assert [job["date"] for job in queued_jobs(deployed)] == [
+        f"2026-11-{day:02d}" for day in range(1, 21)
+    ]
+
+
+# A failed invocation has no metrics to flush; Powertools warns about that, rightly.
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_a_bad_event_fails_the_invocation_with_one_clear_line(
+    deployed: dict[str, Any], load_handler: Callable[[str], ModuleType], lambda_context: Any
+) -> None:
+    app = load_handler("dispatch")
+
+    with pytest.raises(ConfigError, match=r"^backfill from 2026-11-20 is after to 2026-11-01$"):
+        app.lambda_handler({"from": "2026-11-20", "to": "2026-11-01"}, lambda_context)
+
+    assert queued_jobs(deployed) == []
+
+
+def test_logs_are_json_with_the_execution_id_as_correlation_id(
+    deployed: dict[str, Any],
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: Any,
+    sample_event: Callable[[str], Any],
+    json_lines: Callable[[str], list[dict[str, Any]]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN the handler, and the sample schedule event with its execution id
+    app = load_handler("dispatch")
+    event = sample_event("schedule.json")
+
+    # WHEN it runs
+    app.lambda_handler(event, lambda_context)
+
+    # THEN the package's own log lines come out as the handler's JSON, with the correlation id
+    lines = json_lines(capsys.readouterr().out)
+    ours = [line for line in lines if str(line.get("name", "")).startswith("sla_digest")]
+    assert ours, "no sla_digest log line in the output"
+    assert all(line["correlation_id"] == event["execution_id"] for line in ours)
+    assert all(line["service"] == "sla-digest" for line in ours)
+
+
+def test_the_queued_count_is_published_as_a_metric(
+    deployed: dict[str, Any],
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: Any,
+    sample_event: Callable[[str], Any],
+    json_lines: Callable[[str], list[dict[str, Any]]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    app = load_handler("dispatch")
+
+    app.lambda_handler(sample_event("manual-run.json"), lambda_context)
+
+    metrics = [line for line in json_lines(capsys.readouterr().out) if "_aws" in line]
+    assert metrics[-1]["JobsQueued"] == [1.0]
+    assert metrics[-1]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "SlaDigest"
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_importing_the_handler_reads_nothing_and_a_missing_variable_is_named_on_use(
+    aws: None, load_handler: Callable[[str], ModuleType], lambda_context: Any
+) -> None:
+    # GIVEN no ARCHIVE_BUCKET / JOBS_QUEUE_URL: the import (a cold start) still succeeds
+    app = load_handler("dispatch")
+
+    # WHEN it is invoked, THEN the error names what the deployment is missing
+    with pytest.raises(
+        ConfigError,
+        match=r"^environment variable ARCHIVE_BUCKET and JOBS_QUEUE_URL are not set",
+    ):
+        app.lambda_handler({"date": "2026-11-20"}, lambda_context)
