@@ -9,12 +9,16 @@ How a fetch runs (``ChatwootClient.reporting_events``):
 2. Every page goes to ``on_page`` the moment it arrives, so the archive holds it even if the run
    dies later; pages handed back through ``resume`` are not requested again.
 3. Completeness. Chatwoot orders by ``created_at`` only, so rows with equal timestamps that
-   straddle a page boundary can be repeated or skipped. If the unique rows fall short of
-   ``meta.count``, the seconds whose rows straddle a boundary are fetched as one-second windows
-   (one request each, usually one page and therefore exact); if still short, the window is
-   bisected in time, comparing each part's ``meta.count`` with the rows held, down to parts
-   that fit a page; a one-second part with more than a page of rows is narrowed per event name,
-   then per name and inbox. All of it is bounded by a page allowance.
+   straddle a page boundary can be repeated or skipped. Offset paging returns every position
+   once, so each row seen twice stands for one skipped with the same timestamp: that second is
+   fetched as a one-second window (``since``/``until`` one second apart: usually one page and
+   therefore exact) while the other pages are still coming. If the unique rows still fall
+   short of ``meta.count``: the other seconds straddling a boundary, then bisection of the
+   window in time, comparing each part's ``meta.count`` with the rows held, down to parts that
+   fit a page; a one-second part with more than a page of rows is narrowed per event name,
+   then per name and inbox. All of it is bounded by a page allowance (``max(32, 2 × pages)``).
+   One-second windows replace the per-name re-fetch of the whole day: a few requests instead
+   of another pass over every page.
 4. ``meta.count`` can change while paging (conversations deleted, or a day still being
    written): the pages of a pass then disagree on it. The pass is discarded and the query
    fetched again, at most three passes; the freshest count of the last pass is the one reported,
@@ -292,7 +296,7 @@ def _load(body: bytes) -> Any:
         return json.loads(body)
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
         kind = "HTML" if body.lstrip()[:1] == b"<" else "not JSON"
-        raise _BadBody(f"body is {kind} ({len(body)} bytes)") from exc
+        raise _BadBody(f"body is {kind}") from exc
 
 
 @dataclass(frozen=True, slots=True)
