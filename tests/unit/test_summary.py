@@ -707,3 +707,24 @@ def test_sandbox_like_data_has_means_within_their_range(
         assert min(values) <= metric["mean"] <= max(values)
         assert metric["max"] == max(values)
         assert not math.isnan(metric["p95"])
+
+
+def test_the_order_rows_arrive_in_does_not_change_a_single_byte(
+    sandbox_day: tuple[EventSet, Window, dict[str, Any]],
+) -> None:
+    # GIVEN the seeded day's events, and the same events in reverse and interleaved order
+    # (pages arrive concurrently, and verify re-derives the summary from pages in page order)
+    events, window, context = sandbox_day
+    kept = events.events
+    reordered = [
+        EventSet(list(reversed(kept)), events.ignored),
+        EventSet(kept[1::2] + kept[0::2], events.ignored),
+    ]
+    targets = SlaTargets(first_response=600.0, reply_time=1800.0, basis="business_hours")
+    # WHEN each is summarised
+    texts = {
+        json.dumps(summarise(each, window=window, targets=targets, **context))
+        for each in (events, *reordered)
+    }
+    # THEN the documents are identical
+    assert len(texts) == 1
