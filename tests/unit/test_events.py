@@ -95,3 +95,19 @@ def test_classification_accumulates_across_pages() -> None:
     assert [e.id for e in both.events] == [1, 2]
     assert both.unique_rows == 3
     assert both.ignored.unknown_name == 1
+
+
+def test_timestamps_in_other_iso_forms_are_still_placed_by_their_instant() -> None:
+    # GIVEN rows whose created_at is not in Chatwoot's exact millisecond form
+    rows = [
+        row(1, created_at="2026-11-20T09:00:00Z"),  # no milliseconds: inside
+        row(2, created_at="2026-11-20T23:30:00-01:00"),  # an offset: 00:30 on the 21st, outside
+        row(3, created_at="2026-11-20T09:00:00"),  # no zone at all: unreadable
+        row(4, created_at="2026-11-20T09:0X:00.000Z"),  # garbage in the fixed form: unreadable
+    ]
+    # WHEN classified
+    result = classify_rows(rows, WINDOW)
+    # THEN each is judged by the instant it names, or counted invalid
+    assert [e.id for e in result.events] == [1]
+    assert result.ignored.outside_window == 1
+    assert result.ignored.invalid == 2

@@ -7,8 +7,9 @@ The client, ``verify`` and ``render`` all derive events from raw page bodies thr
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -38,9 +39,13 @@ COUNTED_NAMES: tuple[str, ...] = (
 EVENT_NAMES: frozenset[str] = frozenset(DURATION_NAMES + COUNTED_NAMES)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ReportingEvent:
-    """One row of ``reporting_events``, reduced to what the summary needs."""
+    """One row of ``reporting_events``, reduced to what the summary needs.
+
+    Not frozen: a frozen dataclass pays for ``object.__setattr__`` on every field, and a day
+    holds 100,000 of these.
+    """
 
     id: int
     name: str
@@ -49,7 +54,7 @@ class ReportingEvent:
     inbox_id: int | None
     user_id: int | None
     conversation_id: int | None
-    created_at: float  # epoch seconds, UTC
+    created_at: str  # as Chatwoot wrote it: ISO-8601 UTC with milliseconds
 
 
 @dataclass(slots=True)
@@ -87,6 +92,15 @@ def parse_timestamp(text: str) -> float:
     return datetime.fromisoformat(text).timestamp()
 
 
+def _iso(epoch: int) -> str:
+    """An epoch second in Chatwoot's exact timestamp form, for comparing as text."""
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+# Chatwoot's own form: fixed width, so such strings order exactly as the instants they name.
+_CHATWOOT_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+
 def _number(raw: Any) -> float | None:
     if isinstance(raw, bool) or not isinstance(raw, int | float | str):
         return None
@@ -99,55 +113,85 @@ def _number(raw: Any) -> float | None:
     return value
 
 
-def _optional_id(raw: Any) -> int | None:
-    return raw if isinstance(raw, int) and not isinstance(raw, bool) else None
+def _inside(created: Any, since: int, until: int) -> bool | None:
+    """Whether a ``created_at`` not in Chatwoot's exact form is inside; ``None`` if unreadable."""
+    if not isinstance(created, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(created)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    return since <= moment.timestamp() < until
 
 
 def classify_rows(rows: Iterable[Any], window: Window, into: EventSet | None = None) -> EventSet:
     """Add rows to an :class:`EventSet`, de-duplicating by ``id`` and counting what is ignored.
 
     A row without an integer id cannot be de-duplicated, so it is counted as invalid every time.
+    This loop runs once per event of the day, so well-formed rows take a fast path: exact type
+    checks, and ``created_at`` compared as text with the window's bounds in the same form.
     """
     result = into if into is not None else EventSet()
     seen = result.seen_ids
+    remember = seen.add
     ignored = result.ignored
     keep = result.events.append
+    names = EVENT_NAMES
+    exact_time = _CHATWOOT_TIME.fullmatch
+    since_text, until_text = _iso(window.since), _iso(window.until)
     since, until = window.since, window.until
+    infinity = math.inf
     for row in rows:
-        row_id = row.get("id") if isinstance(row, dict) else None
-        if not isinstance(row_id, int) or isinstance(row_id, bool):
+        if type(row) is not dict:
+            ignored.invalid += 1
+            continue
+        get = row.get
+        row_id = get("id")
+        if type(row_id) is not int:
             ignored.invalid += 1
             continue
         if row_id in seen:
             continue
-        seen.add(row_id)
-        name = row.get("name")
-        if name not in EVENT_NAMES:
+        remember(row_id)
+        name = get("name")
+        if name not in names:
             ignored.unknown_name += 1
             continue
-        created = row.get("created_at")
-        try:
-            created_at = parse_timestamp(created) if isinstance(created, str) else None
-        except ValueError:
-            created_at = None
-        value = _number(row.get("value"))
-        if created_at is None or value is None:
+        value = get("value")
+        if type(value) is not float or not 0.0 <= value < infinity:
+            value = _number(value)
+            if value is None:
+                ignored.invalid += 1
+                continue
+        created = get("created_at")
+        if type(created) is str and exact_time(created):
+            inside: bool | None = since_text <= created < until_text
+        else:
+            inside = _inside(created, since, until)
+        if inside is None:
             ignored.invalid += 1
             continue
-        if not since <= created_at < until:
+        if not inside:
             ignored.outside_window += 1
             continue
-        business = row.get("value_in_business_hours")
+        business = get("value_in_business_hours")
+        if business is not None and (type(business) is not float or not 0.0 <= business < infinity):
+            business = _number(business)
+        inbox_id = get("inbox_id")
+        user_id = get("user_id")
+        conversation_id = get("conversation_id")
         keep(
             ReportingEvent(
-                id=row_id,
-                name=name,
-                value=value,
-                value_in_business_hours=None if business is None else _number(business),
-                inbox_id=_optional_id(row.get("inbox_id")),
-                user_id=_optional_id(row.get("user_id")),
-                conversation_id=_optional_id(row.get("conversation_id")),
-                created_at=created_at,
+                row_id,
+                name,
+                value,
+                business,
+                inbox_id if type(inbox_id) is int else None,
+                user_id if type(user_id) is int else None,
+                conversation_id if type(conversation_id) is int else None,
+                str(created),
             )
         )
     return result
