@@ -38,6 +38,7 @@ __all__ = [
     "parse_duration",
     "parse_sla_flag",
     "resolve_targets",
+    "targets_with_policy",
     "validate_address",
     "validate_base_url",
 ]
@@ -138,7 +139,7 @@ class SlaPolicyLike(Protocol):
     """What :func:`resolve_targets` needs from a Chatwoot SLA policy (thresholds in seconds)."""
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str | None: ...
     @property
     def first_response(self) -> float | None: ...
     @property
@@ -249,26 +250,44 @@ def resolve_targets(account: AccountConfig, policies: Iterable[SlaPolicyLike]) -
 
     Explicit values are the account's own ``sla`` merged over ``defaults.sla``.
     """
-    values: dict[str, float | None] = dict.fromkeys(SLA_METRICS)
-    if account.sla_policy is not None:
-        known = list(policies)
-        policy = next((p for p in known if p.name == account.sla_policy), None)
-        if policy is None:
-            names = ", ".join(sorted(repr(p.name) for p in known)) or "none"
-            raise ConfigError(
-                f"{account.label}: sla_policy {account.sla_policy!r} is not an SLA policy of "
-                f"the Chatwoot account (it has: {names})"
-            )
-        for metric in SLA_METRICS:
-            threshold = getattr(policy, metric)
-            if threshold is not None and threshold > 0:
-                values[metric] = float(threshold)
-    values.update(account.sla)
+    return targets_with_policy(
+        account.sla_targets, account.sla_policy, policies, label=account.label
+    )
+
+
+def targets_with_policy(
+    explicit: SlaTargets,
+    policy_name: str | None,
+    policies: Iterable[SlaPolicyLike],
+    *,
+    label: str,
+) -> SlaTargets:
+    """``explicit`` targets over the thresholds of the Chatwoot SLA policy ``policy_name``."""
+    if policy_name is None:
+        return explicit
+    known = list(policies)
+    policy = next((p for p in known if p.name == policy_name), None)
+    if policy is None:
+        names = ", ".join(sorted(repr(p.name) for p in known if p.name)) or "none"
+        raise ConfigError(
+            f"{label}: sla_policy {policy_name!r} is not an SLA policy of "
+            f"the Chatwoot account (it has: {names})"
+        )
+    values: dict[str, float | None] = {}
+    for metric in SLA_METRICS:
+        threshold = getattr(policy, metric)
+        own = explicit.target(metric)
+        if own is not None:
+            values[metric] = own
+        elif threshold is not None and threshold > 0:
+            values[metric] = float(threshold)
+        else:
+            values[metric] = None
     return SlaTargets(
         first_response=values["first_response"],
         reply_time=values["reply_time"],
         conversation_resolved=values["conversation_resolved"],
-        basis=account.sla_basis,
+        basis=explicit.basis,
     )
 
 
