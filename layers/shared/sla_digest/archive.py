@@ -697,6 +697,14 @@ class DayArchive:
         with self._lock:
             return [self._entries[number] for number in sorted(self._entries)]
 
+    def discard_pages(self, numbers: Iterable[int]) -> None:
+        """Remove pages the fetch superseded (a pass discarded because the data changed)."""
+        doomed = sorted(set(numbers))
+        with self._lock:
+            for number in doomed:
+                self._entries.pop(number, None)
+        self.archive.delete([self.page_key(number) for number in doomed])
+
     def write_resource(self, name: str, body: bytes) -> ResourceEntry:
         """Store a raw context body (``inboxes``, ``agents``, ``sla_policies``) as received."""
         data = bytes(body)

@@ -481,6 +481,9 @@ class _Query:
     def params(self, page: int) -> Params:
         params: Params = {"since": self.since, "until": self.until}
         if self.name is not None:
+            # Chatwoot's controller reads `event_name`; its API docs say `name`. Send both so the
+            # narrowing holds whichever a given release reads.
+            params["event_name"] = self.name
             params["name"] = self.name
         if self.inbox_id is not None:
             params["inbox_id"] = self.inbox_id

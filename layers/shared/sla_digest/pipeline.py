@@ -14,7 +14,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .archive import DayArchive
-from .config import SlaTargets
+from .chatwoot import Page
+from .config import SlaTargets, targets_with_policy
 from .events import EventSet, classify_rows
 from .exceptions import ConfigError, DeadlineExceeded, VerificationError, WindowError
 from .render import Digest, render_digest
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from .aws import AwsClients
-    from .chatwoot import AccountContext, ChatwootClient, FetchResult, Page
+    from .chatwoot import ChatwootClient, FetchResult
     from .config import Settings
     from .mail import DeliveryResult, Mailer
 
@@ -141,25 +142,6 @@ class JobOutcome:
         }
 
 
-def _resolve_targets(request: DayRequest, context: AccountContext) -> SlaTargets:
-    if request.sla_policy is None:
-        return request.targets
-    policy = next((p for p in context.sla_policies if p.name == request.sla_policy), None)
-    if policy is None:
-        known = ", ".join(sorted(p.name for p in context.sla_policies)) or "none"
-        raise ConfigError(
-            f"account {request.account_id}: SLA policy {request.sla_policy!r} does not exist "
-            f"in Chatwoot (policies: {known})"
-        )
-    explicit = request.targets
-    return SlaTargets(
-        first_response=explicit.first_response or policy.first_response,
-        reply_time=explicit.reply_time or policy.reply_time,
-        conversation_resolved=explicit.conversation_resolved or policy.conversation_resolved,
-        basis=explicit.basis,
-    )
-
-
 def _query(account_id: int, window: Window) -> dict[str, Any]:
     return {
         "path": f"/api/v1/accounts/{account_id}/reporting_events",
@@ -192,23 +174,37 @@ def run_account_day(
     """
     current = now or datetime.now(tz=UTC)
     window = report_window(request.day, request.timezone, now=current, allow_partial=allow_partial)
-    resumed = archive.start()
+    resumed = [
+        Page(p.number, dict(p.params), p.body, p.rows, p.count, p.total_pages)
+        for p in archive.start(window=window)
+    ]
     if resumed:
         logger.info("resuming from %d archived pages", len(resumed))
 
-    def on_page(page: Page) -> None:
-        archive.write_page(page)
-        if remaining_ms is not None and remaining_ms() < _DEADLINE_MARGIN_MS:
-            raise DeadlineExceeded(
-                f"account {request.account_id} {request.day}: stopped after "
-                f"{len(archive.entries())} pages to stay inside the time limit; "
-                "the retry resumes from the archive"
-            )
+    with archive.page_writer() as write:
 
-    context = client.context(request.account_id)
-    fetch = client.reporting_events(
-        request.account_id, window, resume=resumed, on_page=on_page, progress=progress
-    )
+        def on_page(page: Page) -> None:
+            write(page)
+            if remaining_ms is not None and remaining_ms() < _DEADLINE_MARGIN_MS:
+                raise DeadlineExceeded(
+                    f"account {request.account_id} {request.day}: stopped after "
+                    f"{len(archive.entries())} pages to stay inside the time limit; "
+                    "the retry resumes from the archive"
+                )
+
+        fetch = client.reporting_events(
+            request.account_id,
+            window,
+            resume=resumed,
+            on_page=on_page,
+            progress=progress,
+            with_context=True,
+        )
+    context = fetch.context if fetch.context is not None else client.context(request.account_id)
+    # Only the pages whose rows make up the result are listed; pages of a pass discarded
+    # because the data changed under it would contradict the manifest, so they go.
+    listed = {info.number for info in fetch.pages}
+    archive.discard_pages(e.page for e in archive.entries() if e.page not in listed)
     resources = {name: archive.write_resource(name, body) for name, body in context.raw.items()}
     archive.write_manifest(
         window=window,
@@ -220,22 +216,27 @@ def run_account_day(
         complete=fetch.complete,
         missing=fetch.missing,
     )
-    targets = _resolve_targets(request, context)
+    targets = targets_with_policy(
+        request.targets,
+        request.sla_policy,
+        context.sla_policies,
+        label=f"account {request.account_id}",
+    )
     summary = build_summary(
         account_id=request.account_id,
         account_name=request.account_name,
         window=window,
         base_url=request.base_url,
         events=fetch.events,
-        pages=len(archive.entries()),
+        pages=len(fetch.pages),
         complete=fetch.complete,
         missing=fetch.missing,
         targets=targets,
-        inbox_names={i: inbox.name for i, inbox in context.inboxes.items()},
+        inbox_names={i: box.name for i, box in context.inboxes.items() if box.name is not None},
         inbox_working_hours={
             i: inbox.working_hours_enabled for i, inbox in context.inboxes.items()
         },
-        agent_names={i: agent.name for i, agent in context.agents.items()},
+        agent_names={i: a.name for i, a in context.agents.items() if a.name is not None},
         previous=previous,
         generated_at=current,
     )
@@ -357,11 +358,11 @@ def rebuild_summary(archive: DayArchive, stored: Mapping[str, Any]) -> dict[str,
         complete=bool(manifest.get("complete", True)),
         missing=int(manifest.get("missing", 0)),
         targets=targets_from_summary(stored),
-        inbox_names={i: inbox.name for i, inbox in context.inboxes.items()},
+        inbox_names={i: box.name for i, box in context.inboxes.items() if box.name is not None},
         inbox_working_hours={
             i: inbox.working_hours_enabled for i, inbox in context.inboxes.items()
         },
-        agent_names={i: agent.name for i, agent in context.agents.items()},
+        agent_names={i: a.name for i, a in context.agents.items() if a.name is not None},
         previous=_previous_as_summary(stored.get("previous")),
         generated_at=datetime.fromisoformat(stored["generated_at"]),
     )
