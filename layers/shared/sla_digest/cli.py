@@ -1,0 +1,560 @@
+"""``sla-digest``: the pipeline from a terminal, with files instead of S3 and SES.
+
+Errors a user can cause end with one line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from .exceptions import ConfigError, SlaDigestError, VerificationError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    from .archive import Archive, DayArchive
+    from .pipeline import RunResult
+
+__all__ = ["main"]
+
+logger = logging.getLogger("sla_digest.cli")
+
+TOKEN_VARIABLE = "CHATWOOT_API_TOKEN"  # noqa: S105 - the name of a variable, not a token
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+# --------------------------------------------------------------------------------------------
+# Small helpers
+# --------------------------------------------------------------------------------------------
+
+
+class ProgressBar:
+    """Pages fetched, drawn on one terminal line; silent when stderr is not a terminal."""
+
+    def __init__(self, stream: TextIO, label: str) -> None:
+        self._stream = stream
+        self._label = label
+        self._enabled = stream.isatty()
+        self._drawn = False
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self._enabled or total <= 0:
+            return
+        width = 30
+        filled = min(width, round(width * done / total))
+        bar = "#" * filled + "." * (width - filled)
+        self._stream.write(f"\r{self._label} [{bar}] {done}/{total} pages")
+        self._stream.flush()
+        self._drawn = True
+
+    def close(self) -> None:
+        if self._drawn:
+            self._stream.write("\n")
+            self._stream.flush()
+
+
+def _token() -> str:
+    token = os.environ.get(TOKEN_VARIABLE, "").strip()
+    if not token:
+        raise ConfigError(
+            f"set {TOKEN_VARIABLE} to the access token of a Chatwoot administrator "
+            "(Profile settings → Access token)"
+        )
+    return token
+
+
+def _templates_dir(flag: str | None) -> Path:
+    """--templates, then TEMPLATES_DIR, then the templates folder of a source checkout."""
+    candidates = [flag, os.environ.get("TEMPLATES_DIR")]
+    candidates.append(str(Path(__file__).resolve().parents[3] / "templates"))
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "digest.html.j2").is_file():
+            return Path(candidate)
+    raise ConfigError("digest templates not found: pass --templates DIR or set TEMPLATES_DIR")
+
+
+def _date_arg(text: str) -> date:
+    from .window import parse_date
+
+    try:
+        return parse_date(text)
+    except SlaDigestError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from exc
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be greater than zero")
+    return value
+
+
+def _say(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def _headline(result: RunResult) -> str:
+    from .render import format_duration
+
+    overall = result.summary["overall"]["first_response"]
+    source = result.summary["source"]
+    sla = overall.get("sla")
+    compliance = (
+        f", SLA met {sla['compliance']:.0%}" if sla and sla["compliance"] is not None else ""
+    )
+    complete = "" if source["complete"] else f" — INCOMPLETE: {source['missing']} rows missing"
+    return (
+        f"{source['events']} events in {source['pages']} pages; first response p90 "
+        f"{format_duration(overall['p90'])}{compliance}{complete}"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# run
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Delivery:
+    """Where ``run`` hands the finished digest: the outbox folder, or SES with --send."""
+
+    send: bool
+    sender: str | None
+    outbox: Path
+
+    def mailer(self) -> Any:
+        from .mail import OutboxMailer, SesMailer
+
+        return SesMailer() if self.send else OutboxMailer(self.outbox)
+
+
+def _run_one(
+    request: Any,
+    *,
+    archive: DayArchive,
+    previous: Any,
+    args: argparse.Namespace,
+    delivery: _Delivery,
+    token: str,
+) -> RunResult:
+    from .chatwoot import ChatwootClient
+    from .pipeline import run_account_day
+
+    bar = ProgressBar(sys.stderr, f"account {request.account_id} {request.day}")
+    try:
+        with ChatwootClient(request.base_url, token, concurrency=args.concurrency) as client:
+            return run_account_day(
+                request,
+                client=client,
+                archive=archive,
+                templates_dir=_templates_dir(args.templates),
+                previous=previous,
+                mailer=delivery.mailer() if request.recipients or delivery.send else None,
+                sender=delivery.sender or "sla-digest@localhost",
+                allow_partial=args.allow_partial,
+                progress=bar,
+            )
+    finally:
+        bar.close()
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    if args.config:
+        return _run_config(args)
+    missing = [
+        flag
+        for flag, value in (
+            ("--base-url", args.base_url),
+            ("--account-id", args.account_id),
+            ("--timezone", args.timezone),
+            ("--out", args.out),
+        )
+        if value is None
+    ]
+    if missing:
+        raise ConfigError(f"run needs {', '.join(missing)} (or --config accounts.json)")
+    return _run_flags(args)
+
+
+def _run_flags(args: argparse.Namespace) -> int:
+    from .archive import DayArchive, LocalArchive
+    from .config import SlaTargets, parse_sla_flag, validate_base_url
+    from .pipeline import DayRequest
+    from .window import load_timezone, previous_day
+
+    token = _token()
+    load_timezone(args.timezone)
+    base_url = validate_base_url(args.base_url, where="--base-url")
+    day = args.date or previous_day(datetime.now(tz=UTC), args.timezone)
+    targets = parse_sla_flag(args.sla, basis=args.sla_basis) if args.sla else SlaTargets()
+    if args.send and not (args.sender and args.to):
+        raise ConfigError("--send needs --sender ADDRESS and at least one --to ADDRESS")
+    out = Path(args.out)
+    request = DayRequest(
+        account_id=args.account_id,
+        account_name=args.account_name,
+        base_url=base_url,
+        timezone=args.timezone,
+        day=day,
+        targets=targets,
+        recipients=tuple(args.to or ()),
+    )
+    archive = DayArchive(LocalArchive(out), args.account_id, day, flat=True)
+    delivery = _Delivery(send=args.send, sender=args.sender, outbox=out / "outbox")
+    result = _run_one(
+        request, archive=archive, previous=None, args=args, delivery=delivery, token=token
+    )
+    _say(f"account {args.account_id} {day}: {_headline(result)}")
+    _say(f"written to {out}")
+    return 0 if result.summary["source"]["complete"] else EXIT_ERROR
+
+
+def _run_config(args: argparse.Namespace) -> int:
+    from .archive import DayArchive, LocalArchive
+    from .config import load_config
+    from .pipeline import DayRequest
+    from .window import previous_day
+
+    if args.out is None:
+        raise ConfigError("run --config needs --out DIR")
+    path = Path(args.config)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    config = load_config(data, source=str(path))
+    failures = len(config.errors)
+    for error in config.errors:
+        sys.stderr.write(f"sla-digest: skipped: {error}\n")
+    accounts = [a for a in config.accounts if a.enabled]
+    if args.account_id is not None:
+        accounts = [a for a in accounts if a.account_id == args.account_id]
+        if not accounts:
+            raise ConfigError(f"account {args.account_id} is not configured (or not enabled)")
+    token = _token()
+    store = LocalArchive(Path(args.out))
+    delivery = _Delivery(send=args.send, sender=args.sender, outbox=Path(args.out) / "outbox")
+    for account in accounts:
+        day = args.date or previous_day(datetime.now(tz=UTC), account.timezone)
+        request = DayRequest(
+            account_id=account.account_id,
+            account_name=account.name,
+            base_url=account.base_url,
+            timezone=account.timezone,
+            day=day,
+            targets=account.sla_targets,
+            sla_policy=account.sla_policy,
+            recipients=tuple(account.recipients),
+        )
+        previous = DayArchive(store, account.account_id, day - timedelta(days=1)).summary()
+        try:
+            result = _run_one(
+                request,
+                archive=DayArchive(store, account.account_id, day),
+                previous=previous,
+                args=args,
+                delivery=delivery,
+                token=token,
+            )
+        except SlaDigestError as exc:
+            failures += 1
+            sys.stderr.write(f"sla-digest: error: account {account.account_id}: {exc}\n")
+            continue
+        _say(f"account {account.account_id} {day}: {_headline(result)}")
+    _say(f"written to {args.out}")
+    return EXIT_ERROR if failures else 0
+
+
+# --------------------------------------------------------------------------------------------
+# verify and render: the archive alone
+# --------------------------------------------------------------------------------------------
+
+
+def _open(location: str) -> tuple[Archive, str]:
+    from .archive import open_archive
+
+    if not location.startswith("s3://") and not Path(location).is_dir():
+        raise ConfigError(f"{location} is not a folder or an s3://bucket/prefix location")
+    return open_archive(location)
+
+
+def _days(
+    location: str, account_id: int | None, day: date | None
+) -> Iterator[tuple[str, DayArchive]]:
+    """Every archived account-day at ``location``: a flat --out folder or an archive root."""
+    from .archive import DayArchive
+
+    store, prefix = _open(location)
+    if store.head(f"{prefix}raw/manifest.json") is not None or (
+        not location.startswith("s3://")
+        and (Path(location) / "raw").is_dir()
+        and not any((Path(location) / "raw").glob("account_id=*"))
+    ):
+        yield location, DayArchive(store, 0, date.min, flat=True, prefix=prefix)
+        return
+    found = False
+    for key in store.list(f"{prefix}raw/"):
+        parts = key[len(prefix) :].split("/")
+        if len(parts) != 4 or parts[3] != "manifest.json":
+            continue
+        try:
+            key_account = int(parts[1].removeprefix("account_id="))
+            key_day = date.fromisoformat(parts[2].removeprefix("date="))
+        except ValueError:
+            continue
+        if (account_id is None or key_account == account_id) and (day is None or key_day == day):
+            found = True
+            yield (
+                f"account {key_account} {key_day}",
+                DayArchive(store, key_account, key_day, prefix=prefix),
+            )
+    if not found:
+        raise ConfigError(f"no archived day with a manifest found at {location}")
+
+
+def _diff(stored: Any, rebuilt: Any, path: str = "") -> list[str]:
+    if isinstance(stored, dict) and isinstance(rebuilt, dict):
+        problems: list[str] = []
+        for key in sorted(set(stored) | set(rebuilt), key=str):
+            here = f"{path}.{key}" if path else str(key)
+            if key not in rebuilt:
+                problems.append(f"{here}: in summary.json but not derivable from the raw pages")
+            elif key not in stored:
+                problems.append(f"{here}: missing from summary.json")
+            else:
+                problems.extend(_diff(stored[key], rebuilt[key], here))
+        return problems
+    if stored != rebuilt:
+        return [f"{path}: summary.json says {stored!r}, the raw pages give {rebuilt!r}"]
+    return []
+
+
+def verify_day(day: DayArchive) -> list[str]:
+    """Every way an archived day disagrees with itself: pages vs manifest, summary vs pages."""
+    from .archive import check_day
+    from .pipeline import rebuild_summary
+
+    problems = list(check_day(day))
+    if day.manifest() is None:
+        return problems
+    stored = day.summary()
+    if stored is None:
+        return [*problems, "summary.json is missing"]
+    if problems:
+        return problems
+    try:
+        rebuilt = rebuild_summary(day, stored)
+    except VerificationError as exc:
+        return [*problems, *exc.problems]
+    except (KeyError, TypeError, ValueError) as exc:
+        return [*problems, f"summary.json is not a valid schema_version 1 summary ({exc})"]
+    for change in _diff(stored, rebuilt):
+        if not change.startswith("generated_at"):
+            problems.append(f"summary mismatch: {change}")
+    return problems
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    failed = 0
+    checked = 0
+    for label, day in _days(args.location, args.account_id, args.date):
+        checked += 1
+        problems = verify_day(day)
+        if problems:
+            failed += 1
+            for problem in problems:
+                _say(f"FAIL {label}: {problem}")
+        else:
+            manifest = day.manifest() or {}
+            _say(
+                f"OK   {label}: {len(manifest.get('pages', []))} pages match the manifest and "
+                "the summary matches the raw pages"
+            )
+    _say(f"{checked - failed} of {checked} archived days verified")
+    return EXIT_ERROR if failed else 0
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    from .render import render_digest
+
+    days = list(_days(args.location, args.account_id, args.date))
+    if len(days) != 1:
+        raise ConfigError(
+            f"{args.location} holds {len(days)} archived days: choose one with --account-id "
+            "and --date"
+        )
+    label, day = days[0]
+    summary = day.summary()
+    if summary is None:
+        raise ConfigError(f"{label}: no summary.json to render from")
+    digest = render_digest(
+        summary, templates_dir=_templates_dir(args.templates), archive_location=day.location()
+    )
+    if args.check:
+        archived = day.digest()
+        if archived is None:
+            raise VerificationError([f"{label}: no archived digest to compare with"])
+        same = archived == (digest.html, digest.text)
+        _say(
+            f"{'OK  ' if same else 'FAIL'} {label}: re-rendered digest "
+            f"{'is identical to' if same else 'differs from'} the archived one"
+        )
+        if not same:
+            return EXIT_ERROR
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "digest.html").write_text(digest.html, encoding="utf-8")
+    (out / "digest.txt").write_text(digest.text, encoding="utf-8")
+    (out / digest.csv_filename).write_bytes(digest.csv)
+    _say(f"{label}: digest re-rendered from the archive into {out}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# demo and sandbox
+# --------------------------------------------------------------------------------------------
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(Path(args.out), templates_dir=_templates_dir(args.templates), say=_say)
+
+
+def _cmd_sandbox(args: argparse.Namespace) -> int:
+    from .sandbox import SandboxOptions, serve
+
+    options = SandboxOptions(
+        events=args.events,
+        latency=args.latency,
+        fault_rate=args.fault_rate,
+        shuffle_ties=args.shuffle_ties,
+        rate_limit=args.rate_limit,
+    )
+
+    def ready(base_url: str) -> None:
+        _say(
+            f"sandbox Chatwoot on {base_url} — account {options.account_id}, "
+            f"day {options.day} ({options.timezone}), admin token {options.admin_token!r}"
+        )
+        _say("press Ctrl-C to stop")
+
+    serve(options, port=args.port, ready=ready)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# Parser and entry point
+# --------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sla-digest",
+        description="Daily SLA digests for Chatwoot accounts, run locally.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="fetch, archive, summarise and render one account-day (or every configured account)",
+        description=f"The Chatwoot token is read from {TOKEN_VARIABLE}, never from a flag.",
+    )
+    run.add_argument("--config", help="accounts.json (instead of the single-account flags)")
+    run.add_argument("--base-url", help="Chatwoot URL, e.g. https://app.chatwoot.com")
+    run.add_argument("--account-id", type=_positive_int, help="Chatwoot account id")
+    run.add_argument("--account-name", help="name shown in the digest")
+    run.add_argument("--date", type=_date_arg, help="report day YYYY-MM-DD (default: yesterday)")
+    run.add_argument("--timezone", help="IANA time zone of the account, e.g. Europe/Berlin")
+    run.add_argument("--out", help="output folder")
+    run.add_argument("--sla", help="targets: first_response=30m,reply_time=1h,...")
+    run.add_argument(
+        "--sla-basis",
+        choices=("calendar", "business_hours"),
+        default="calendar",
+        help="measure SLA targets on calendar time (default) or business hours",
+    )
+    run.add_argument(
+        "--concurrency", type=_positive_int, default=8, help="pages in flight (default 8)"
+    )
+    run.add_argument("--allow-partial", action="store_true", help="allow a day not yet over")
+    run.add_argument("--send", action="store_true", help="send through SES instead of the outbox")
+    run.add_argument("--sender", help="From address for --send (an SES-verified identity)")
+    run.add_argument("--to", action="append", help="recipient (repeatable)")
+    run.add_argument("--templates", help="digest templates folder")
+    run.set_defaults(func=_cmd_run)
+
+    demo = commands.add_parser(
+        "demo", help="run the whole pipeline against the bundled sandbox (no AWS, no network)"
+    )
+    demo.add_argument("--out", default="demo-output", help="output folder (default demo-output)")
+    demo.add_argument("--templates", help="digest templates folder")
+    demo.set_defaults(func=_cmd_demo)
+
+    for name, func, text in (
+        ("verify", _cmd_verify, "re-check archived days against their manifests"),
+        ("render", _cmd_render, "re-render a digest from an archived day, without Chatwoot"),
+    ):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument(
+            "location", help="an --out folder, an archive folder or s3://bucket/prefix"
+        )
+        sub.add_argument("--account-id", type=_positive_int, help="only this account")
+        sub.add_argument("--date", type=_date_arg, help="only this day")
+        if name == "render":
+            sub.add_argument("--out", default="rendered", help="where to write the digest")
+            sub.add_argument(
+                "--check",
+                action="store_true",
+                help="fail unless the result is byte-for-byte the archived digest",
+            )
+            sub.add_argument("--templates", help="digest templates folder")
+        sub.set_defaults(func=func)
+
+    sandbox = commands.add_parser("sandbox", help="serve the sandbox Chatwoot on 127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=3000)
+    sandbox.add_argument("--events", type=_positive_int, default=600)
+    sandbox.add_argument("--latency", type=float, default=0.0, help="seconds per request")
+    sandbox.add_argument("--fault-rate", type=float, default=0.0)
+    sandbox.add_argument("--shuffle-ties", action="store_true")
+    sandbox.add_argument("--rate-limit", type=int, help="requests per second before 429")
+    sandbox.set_defaults(func=_cmd_sandbox)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        code: int = args.func(args)
+    except SlaDigestError as exc:
+        sys.stderr.write(f"sla-digest: error: {exc}\n")
+        return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_ERROR
+    except KeyboardInterrupt:
+        sys.stderr.write("sla-digest: interrupted\n")
+        return 130
+    except OSError as exc:
+        sys.stderr.write(f"sla-digest: error: {exc.strerror or exc}: {exc.filename or ''}\n")
+        return EXIT_ERROR
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,212 @@
+"""``sla-digest demo``: the production path end to end on one machine.
+
+The sandbox server stands in for Chatwoot and moto emulates S3, SQS, DynamoDB, SES and Secrets
+Manager in-process, so the demo exercises the same dispatch → queue → digest → SES code as
+the Lambda functions, with no AWS account and no network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
+__all__ = ["run_demo"]
+
+REGION = "eu-west-1"
+BUCKET = "sla-digest-demo-archive"
+QUEUE = "sla-digest-demo-jobs"
+TABLE = "sla-digest-demo-idempotency"
+SENDER = "digest@demo.example"
+RECIPIENT = "support-leads@demo.example"
+SECRET = "sla-digest/demo"  # noqa: S105 - the name of a secret, not its value
+
+
+@dataclass(frozen=True, slots=True)
+class DemoResult:
+    sent: int
+    duplicates_suppressed: int
+    verified_days: int
+
+
+@contextmanager
+def _fake_aws_environment() -> Iterator[None]:
+    """Credentials and region for the emulated services; the caller's are restored after."""
+    values = {
+        "AWS_ACCESS_KEY_ID": "demo",
+        "AWS_SECRET_ACCESS_KEY": "demo",
+        "AWS_SESSION_TOKEN": "demo",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _accounts(base_url: str, account_id: int, timezone: str) -> dict[str, Any]:
+    return {
+        "defaults": {"timezone": "UTC", "send_hour": 7, "sla": {"reply_time": "1h"}},
+        "accounts": [
+            {
+                "account_id": account_id,
+                "name": "Sandbox Support",
+                "base_url": base_url,
+                "token_secret": SECRET,
+                "timezone": timezone,
+                "send_hour": 7,
+                "recipients": [RECIPIENT],
+                "sla_policy": "Standard",
+                "sla": {"conversation_resolved": "24h"},
+            }
+        ],
+    }
+
+
+def run_demo(out: Path, *, templates_dir: Path, say: Callable[[str], None]) -> int:
+    """Run the demo into ``out``; return the process exit status."""
+    from moto import mock_aws
+
+    from .sandbox import SandboxOptions, SandboxServer
+
+    options = SandboxOptions(events=1200, latency=0.005, shuffle_ties=True, fault_rate=0.05)
+    with SandboxServer(options) as server, _fake_aws_environment(), mock_aws():
+        say(
+            f"sandbox Chatwoot on {server.base_url} (account {options.account_id}, "
+            f"{options.timezone}); AWS services emulated in-process"
+        )
+        result = _pipeline(server, options, out=out, templates_dir=templates_dir, say=say)
+    say(
+        f"demo finished: {result.sent} digest(s) sent, {result.duplicates_suppressed} duplicate "
+        f"delivery suppressed, {result.verified_days} archived day(s) verified"
+    )
+    say(f"open {out / 'digest.html'} (all files under {out})")
+    return 0
+
+
+def _pipeline(
+    server: Any, options: Any, *, out: Path, templates_dir: Path, say: Callable[[str], None]
+) -> DemoResult:
+    import boto3
+
+    from .archive import LocalArchive
+    from .aws import AwsClients
+    from .cli import verify_day
+    from .config import Settings
+    from .dispatch import handle_dispatch_event
+    from .pipeline import DigestJob, process_job
+
+    s3 = boto3.client("s3", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    ses = boto3.client("ses", region_name=REGION)
+    secrets = boto3.client("secretsmanager", region_name=REGION)
+    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    queue_url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
+    dynamodb.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    ses.verify_email_identity(EmailAddress=SENDER)
+    secrets.create_secret(
+        Name=SECRET, SecretString=json.dumps({"api_access_token": options.admin_token})
+    )
+    config = _accounts(server.base_url, options.account_id, options.timezone)
+    s3.put_object(Bucket=BUCKET, Key="config/accounts.json", Body=json.dumps(config).encode())
+    settings = Settings(
+        archive_bucket=BUCKET,
+        config_key="config/accounts.json",
+        jobs_queue_url=queue_url,
+        idempotency_table=TABLE,
+        sender_address=SENDER,
+        templates_dir=templates_dir,
+    )
+    clients = AwsClients(s3=s3, sqs=sqs, dynamodb=dynamodb, secretsmanager=secrets)
+
+    first = options.day - timedelta(days=1)
+    event = {
+        "accounts": [options.account_id],
+        "from": first.isoformat(),
+        "to": options.day.isoformat(),
+    }
+    say(f"dispatch: backfill {first} … {options.day}")
+    dispatched = handle_dispatch_event(event, settings=settings, clients=clients)
+    say(f"dispatch: {json.dumps(dispatched)}")
+
+    bodies: list[str] = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
+        messages = batch.get("Messages", [])
+        if not messages:
+            break
+        for message in messages:
+            bodies.append(message["Body"])
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    # Jobs run oldest first so the second day finds the first one's summary for its trend.
+    bodies.sort(key=lambda body: json.loads(body)["date"])
+    sent = 0
+    for body in bodies:
+        outcome = process_job(DigestJob.from_body(body), settings=settings, clients=clients)
+        say(f"digest: {json.dumps(outcome.as_dict())}")
+        sent += outcome.status == "sent"
+    # SQS delivers at least once: the same job again must not send a second email.
+    again = process_job(DigestJob.from_body(bodies[-1]), settings=settings, clients=clients)
+    say(f"digest (same job delivered again): {json.dumps(again.as_dict())}")
+
+    archive_dir = out / "archive"
+    _download(s3, archive_dir)
+    _export_emails(out / "outbox")
+    verified = 0
+    from .archive import DayArchive
+
+    for day in (first, options.day):
+        problems = verify_day(DayArchive(LocalArchive(archive_dir), options.account_id, day))
+        for problem in problems:
+            say(f"verify: {day}: {problem}")
+        verified += not problems
+    latest = f"account_id={options.account_id}/date={options.day}"
+    for name in ("digest.html", "digest.txt"):
+        (out / name).write_bytes((archive_dir / "digests" / latest / name).read_bytes())
+    (out / "summary.json").write_bytes(
+        (archive_dir / "summaries" / latest / "summary.json").read_bytes()
+    )
+    return DemoResult(
+        sent=sent, duplicates_suppressed=int(again.status != "sent"), verified_days=verified
+    )
+
+
+def _download(s3: Any, folder: Path) -> None:
+    paginator = s3.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=BUCKET):
+        for item in page.get("Contents", []):
+            target = folder / item["Key"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read())
+
+
+def _export_emails(folder: Path) -> None:
+    from moto.core import DEFAULT_ACCOUNT_ID  # type: ignore[attr-defined]
+    from moto.ses.models import ses_backends
+
+    folder.mkdir(parents=True, exist_ok=True)
+    backend = ses_backends[DEFAULT_ACCOUNT_ID][REGION]
+    for number, message in enumerate(backend.sent_messages, start=1):
+        raw = getattr(message, "raw_data", None)
+        if raw is not None:
+            (folder / f"digest-{number}.eml").write_text(raw, encoding="utf-8")

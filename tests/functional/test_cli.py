@@ -1,0 +1,159 @@
+"""The ``sla-digest`` command end to end against the sandbox: files written, errors, audit."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING
+
+import pytest
+
+from sla_digest.cli import main
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+DAY = "2026-11-20"
+ZONE = "Europe/Berlin"
+
+
+@pytest.fixture
+def cli_sandbox(sandbox_factory, monkeypatch: pytest.MonkeyPatch):
+    server = sandbox_factory(events=300)
+    monkeypatch.setenv("CHATWOOT_API_TOKEN", server.options.admin_token)
+    return server
+
+
+def run_flags(server, out: Path, *extra: str) -> int:
+    return main(
+        [
+            "run",
+            "--base-url", server.base_url,
+            "--account-id", str(server.options.account_id),
+            "--date", DAY,
+            "--timezone", ZONE,
+            "--out", str(out),
+            *extra,
+        ]
+    )  # fmt: skip
+
+
+def test_run_writes_the_flat_archive_layout_with_pages_byte_for_byte(cli_sandbox, tmp_path):
+    # GIVEN the sandbox and an empty output folder
+    out = tmp_path / "day"
+    # WHEN one account-day is run from flags
+    code = run_flags(cli_sandbox, out, "--sla", "first_response=30m,reply_time=1h")
+    # THEN the contract's files are there and every page matches its manifest entry
+    assert code == 0
+    for name in ("summary.json", "digest.html", "digest.txt", "raw/manifest.json"):
+        assert (out / name).is_file(), name
+    manifest = json.loads((out / "raw" / "manifest.json").read_text())
+    assert manifest["pages"], "no pages archived"
+    for entry in manifest["pages"]:
+        body = (out / "raw" / f"page-{entry['page']:05d}.json").read_bytes()
+        assert hashlib.sha256(body).hexdigest() == entry["sha256"]
+        assert len(body) == entry["bytes"]
+    # AND the summary counts exactly the window's events of the sandbox's own data
+    since, until = cli_sandbox.dataset.report_window()
+    rows = cli_sandbox.dataset.events_between(since, until)
+    known = {
+        "first_response", "reply_time", "conversation_resolved", "conversation_opened",
+        "conversation_bot_resolved", "conversation_bot_handoff",
+        "conversation_captain_inference_resolved", "conversation_captain_inference_handoff",
+    }  # fmt: skip
+    valid = [
+        r for r in rows
+        if r["name"] in known and isinstance(r["value"], float) and r["value"] >= 0
+    ]  # fmt: skip
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["source"]["events"] == len(valid)
+    assert summary["overall"]["first_response"]["sla"]["target"] == 1800.0
+
+
+def test_the_outbox_gets_the_message_when_recipients_are_given(cli_sandbox, tmp_path):
+    out = tmp_path / "day"
+    assert run_flags(cli_sandbox, out, "--to", "leads@example.com") == 0
+    messages = list((out / "outbox").glob("*.eml"))
+    assert len(messages) == 1
+    assert b"leads@example.com" in messages[0].read_bytes()
+
+
+def test_verify_passes_on_a_fresh_run_and_names_a_flipped_byte(cli_sandbox, tmp_path, capsys):
+    out = tmp_path / "day"
+    assert run_flags(cli_sandbox, out) == 0
+    capsys.readouterr()
+    # GIVEN a clean archive THEN verify passes
+    assert main(["verify", str(out)]) == 0
+    assert "1 of 1 archived days verified" in capsys.readouterr().out
+    # WHEN one byte of page 2 is flipped
+    page = out / "raw" / "page-00002.json"
+    data = bytearray(page.read_bytes())
+    data[40] ^= 0x01
+    page.write_bytes(bytes(data))
+    # THEN verify fails and names the page
+    assert main(["verify", str(out)]) == 1
+    report = capsys.readouterr().out
+    assert "FAIL" in report
+    assert "2" in report
+    assert "sha256" in report or "checksum" in report
+
+
+def test_verify_names_an_edited_summary_number(cli_sandbox, tmp_path, capsys):
+    out = tmp_path / "day"
+    assert run_flags(cli_sandbox, out) == 0
+    summary_path = out / "summary.json"
+    summary = json.loads(summary_path.read_text())
+    summary["overall"]["first_response"]["mean"] = 1.0
+    summary_path.write_text(json.dumps(summary))
+    capsys.readouterr()
+    assert main(["verify", str(out)]) == 1
+    assert "overall.first_response.mean" in capsys.readouterr().out
+
+
+def test_render_reproduces_the_archived_digest_byte_for_byte(cli_sandbox, tmp_path):
+    out = tmp_path / "day"
+    assert run_flags(cli_sandbox, out) == 0
+    rendered = tmp_path / "rendered"
+    assert main(["render", str(out), "--out", str(rendered), "--check"]) == 0
+    assert (rendered / "digest.html").read_bytes() == (out / "digest.html").read_bytes()
+    assert (rendered / "digest.txt").read_bytes() == (out / "digest.txt").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--timezone", "Mars/Base"], "Mars/Base"),
+        (["--base-url", "http://chat.example.com"], "https"),
+        (["--date", "2999-01-01"], "has not ended yet"),
+    ],
+)
+def test_user_errors_are_one_line_without_traceback(cli_sandbox, tmp_path, capsys, args, fragment):
+    # GIVEN otherwise valid flags with one bad value (later flags win in argparse)
+    code = run_flags(cli_sandbox, tmp_path / "day", *args)
+    err = capsys.readouterr().err
+    # THEN a non-zero exit and exactly one line naming the problem
+    assert code != 0
+    assert fragment in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+
+
+def test_a_missing_token_names_the_variable(sandbox, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("CHATWOOT_API_TOKEN", raising=False)
+    assert run_flags(sandbox, tmp_path / "day") != 0
+    assert "CHATWOOT_API_TOKEN" in capsys.readouterr().err
+
+
+def test_a_wrong_token_is_a_clear_error_and_the_token_never_appears(
+    sandbox, tmp_path, capsys, monkeypatch
+):
+    secret = "wrong-token-5f2c9a"
+    monkeypatch.setenv("CHATWOOT_API_TOKEN", secret)
+    out = tmp_path / "day"
+    assert run_flags(sandbox, out) != 0
+    captured = capsys.readouterr()
+    assert "token" in captured.err.lower()
+    assert secret not in captured.err + captured.out
+    for path in out.rglob("*") if out.exists() else []:
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes()
