@@ -35,7 +35,7 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 demo: $(STAMP) ## Run the whole pipeline against the bundled sandbox (no AWS account, no network)
 	$(VENV)/bin/sla-digest demo --out $(OUT)
 
-test: $(STAMP) ## Install everything and run the full test suite
+test: lint ## Install everything, lint, and run the full test suite
 	@scripts/ensure-chromium
 	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup
 
