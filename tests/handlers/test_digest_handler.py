@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -19,8 +20,8 @@ if TYPE_CHECKING:
 
     from sla_digest.sandbox import SandboxServer
 
-from tests.handlers.conftest import ROOT
 
+ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "sla-digest-archive"
 TABLE = "sla-digest-idempotency"
 SENDER = "digest@acme.example"
