@@ -57,8 +57,11 @@ soak: $(STAMP) ## The long load and fault runs
 requirements: $(STAMP) ## Regenerate layers/shared/requirements.txt from uv.lock
 	$(UV) export --frozen --no-dev --no-emit-project --no-hashes --quiet -o layers/shared/requirements.txt
 
+# SAM asks pip for a fixed list of arm64 manylinux tags; css-inline publishes only 2_24 wheels.
+ARM64_WHEELS := PIP_ONLY_BINARY=:all: PIP_PLATFORM="manylinux2014_aarch64 manylinux_2_17_aarch64 manylinux_2_24_aarch64 manylinux_2_28_aarch64 manylinux_2_34_aarch64"
+
 build: $(STAMP) ## sam build (arm64 layer and functions)
-	$(UV) tool run --from $(SAM_CLI) sam build --template-file template.yaml
+	$(ARM64_WHEELS) $(UV) tool run --from $(SAM_CLI) sam build --template-file template.yaml
 
 deploy: build ## sam deploy (first time: make deploy ARGS=--guided)
 	$(UV) tool run --from $(SAM_CLI) sam deploy $(ARGS)

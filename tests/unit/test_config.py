@@ -70,9 +70,10 @@ def test_defaults_are_merged_into_an_account_that_does_not_set_them() -> None:
             timezone="Europe/Berlin",
             send_hour=6,
             sla_policy=None,
-            sla={"first_response": 1800.0, "reply_time": 3600.0},
+            sla={},
             sla_basis="business_hours",
             enabled=True,
+            default_sla={"first_response": 1800.0, "reply_time": 3600.0},
         ),
     )
 
@@ -89,7 +90,7 @@ def test_an_account_value_beats_the_default_and_sla_metrics_merge_one_by_one() -
 
     # THEN the account's own values win and the other default target stays
     assert acme.send_hour == 9
-    assert acme.sla == {"first_response": 1800.0, "reply_time": 7200.0}
+    assert acme.sla_targets == SlaTargets(first_response=1800.0, reply_time=7200.0)
 
 
 def test_built_in_defaults_apply_when_the_document_has_none() -> None:
@@ -388,6 +389,34 @@ def test_explicit_sla_values_override_the_policy_and_fill_its_gaps() -> None:
         conversation_resolved=86400.0,
         basis="business_hours",
     )
+
+
+def test_shared_defaults_do_not_overrule_the_policy_an_account_names() -> None:
+    # GIVEN defaults for all three metrics (the design's own example) and an account that
+    # names Premium and sets its own first-response target
+    document = {
+        "defaults": {"sla": {"first_response": "30m", "reply_time": "1h",
+                             "conversation_resolved": "24h"}},
+        "accounts": [account(sla_policy="Premium", sla={"first_response": "10m"})],
+    }  # fmt: skip
+    (acme,) = load_config(document, source=SOURCE).accounts
+
+    # WHEN resolved
+    targets = resolve_targets(acme, POLICIES)
+
+    # THEN the account's own value wins, Premium's thresholds beat the shared defaults
+    assert targets == SlaTargets(
+        first_response=600.0, reply_time=600.0, conversation_resolved=14400.0
+    )
+
+
+def test_defaults_fill_what_neither_the_account_nor_its_policy_sets() -> None:
+    document = {
+        "defaults": {"sla": {"conversation_resolved": "2d"}},
+        "accounts": [account(sla_policy="Standard")],
+    }
+    (acme,) = load_config(document, source=SOURCE).accounts
+    assert resolve_targets(acme, POLICIES).conversation_resolved == 172800.0
 
 
 def test_without_a_policy_only_explicit_targets_are_set() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from sla_digest.config import Config, load_config
 from sla_digest.dispatch import DispatchRequest, parse_event, plan_requested, queue_jobs
-from sla_digest.exceptions import ConfigError, DeliveryError
+from sla_digest.exceptions import ConfigError, QueueError
 from sla_digest.pipeline import DigestJob
 
 
@@ -243,7 +243,7 @@ def test_an_entry_that_keeps_failing_raises_after_the_other_batches_are_sent() -
     sqs = FakeSqs(failures={body(7, "2026-11-01"): 99})
 
     # WHEN twelve jobs (two batches) are queued
-    with pytest.raises(DeliveryError, match=r"^1 of 12 jobs could not be queued: 7/2026-11-01 "):
+    with pytest.raises(QueueError, match=r"^1 of 12 jobs could not be queued: 7/2026-11-01 "):
         queue_jobs(
             november(12), sqs=sqs, queue_url="https://sqs.example/jobs", sleep=lambda s: None
         )
@@ -256,7 +256,7 @@ def test_an_entry_that_keeps_failing_raises_after_the_other_batches_are_sent() -
 def test_a_sender_fault_is_not_retried() -> None:
     sqs = FakeSqs(failures={body(7, "2026-11-01"): 1}, sender_fault=True)
 
-    with pytest.raises(DeliveryError, match="7/2026-11-01"):
+    with pytest.raises(QueueError, match="7/2026-11-01"):
         queue_jobs(november(1), sqs=sqs, queue_url="https://sqs.example/jobs", sleep=lambda s: None)
 
     assert len(sqs.calls) == 1

@@ -253,8 +253,9 @@ def _run_config(args: argparse.Namespace) -> int:
             base_url=account.base_url,
             timezone=account.timezone,
             day=day,
-            targets=account.sla_targets,
+            targets=account.explicit_targets,
             sla_policy=account.sla_policy,
+            fallback_targets=account.default_targets,
             recipients=tuple(account.recipients),
         )
         previous = DayArchive(store, account.account_id, day - timedelta(days=1)).summary()

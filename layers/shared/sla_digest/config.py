@@ -163,16 +163,30 @@ class AccountConfig:
     sla: Mapping[str, float] = field(default_factory=dict)
     sla_basis: SlaBasis = "calendar"
     enabled: bool = True
+    default_sla: Mapping[str, float] = field(default_factory=dict)
+
+    def _targets(self, values: Mapping[str, float]) -> SlaTargets:
+        return SlaTargets(
+            first_response=values.get("first_response"),
+            reply_time=values.get("reply_time"),
+            conversation_resolved=values.get("conversation_resolved"),
+            basis=self.sla_basis,
+        )
+
+    @property
+    def explicit_targets(self) -> SlaTargets:
+        """The account's own ``sla`` values: they override its ``sla_policy``."""
+        return self._targets(self.sla)
+
+    @property
+    def default_targets(self) -> SlaTargets:
+        """``defaults.sla``: used where neither the account nor its policy sets a target."""
+        return self._targets(self.default_sla)
 
     @property
     def sla_targets(self) -> SlaTargets:
-        """The explicit targets alone (no policy applied): what overrides ``sla_policy``."""
-        return SlaTargets(
-            first_response=self.sla.get("first_response"),
-            reply_time=self.sla.get("reply_time"),
-            conversation_resolved=self.sla.get("conversation_resolved"),
-            basis=self.sla_basis,
-        )
+        """What the document says, without any policy: own values over ``defaults.sla``."""
+        return self._targets({**self.default_sla, **self.sla})
 
     @property
     def label(self) -> str:
@@ -246,12 +260,13 @@ def load_config(data: bytes | str | Mapping[str, Any], *, source: str) -> Config
 
 
 def resolve_targets(account: AccountConfig, policies: Iterable[SlaPolicyLike]) -> SlaTargets:
-    """The account's SLA targets: its named Chatwoot policy, overridden by explicit ``sla`` values.
-
-    Explicit values are the account's own ``sla`` merged over ``defaults.sla``.
-    """
+    """The account's SLA targets: its own ``sla``, then its named policy, then ``defaults.sla``."""
     return targets_with_policy(
-        account.sla_targets, account.sla_policy, policies, label=account.label
+        account.explicit_targets,
+        account.sla_policy,
+        policies,
+        label=account.label,
+        fallback=account.default_targets,
     )
 
 
@@ -261,28 +276,33 @@ def targets_with_policy(
     policies: Iterable[SlaPolicyLike],
     *,
     label: str,
+    fallback: SlaTargets | None = None,
 ) -> SlaTargets:
-    """``explicit`` targets over the thresholds of the Chatwoot SLA policy ``policy_name``."""
-    if policy_name is None:
-        return explicit
-    known = list(policies)
-    policy = next((p for p in known if p.name == policy_name), None)
-    if policy is None:
-        names = ", ".join(sorted(repr(p.name) for p in known if p.name)) or "none"
-        raise ConfigError(
-            f"{label}: sla_policy {policy_name!r} is not an SLA policy of "
-            f"the Chatwoot account (it has: {names})"
-        )
+    """Per metric: ``explicit``, else the Chatwoot SLA policy ``policy_name``, else ``fallback``.
+
+    The defaults sit below the policy, so a shared ``defaults.sla`` does not silently overrule
+    the policy an account names.
+    """
+    policy: SlaPolicyLike | None = None
+    if policy_name is not None:
+        known = list(policies)
+        policy = next((p for p in known if p.name == policy_name), None)
+        if policy is None:
+            names = ", ".join(sorted(repr(p.name) for p in known if p.name)) or "none"
+            raise ConfigError(
+                f"{label}: sla_policy {policy_name!r} is not an SLA policy of "
+                f"the Chatwoot account (it has: {names})"
+            )
     values: dict[str, float | None] = {}
     for metric in SLA_METRICS:
-        threshold = getattr(policy, metric)
-        own = explicit.target(metric)
-        if own is not None:
-            values[metric] = own
-        elif threshold is not None and threshold > 0:
-            values[metric] = float(threshold)
-        else:
-            values[metric] = None
+        value = explicit.target(metric)
+        if value is None and policy is not None:
+            threshold = getattr(policy, metric)
+            if threshold is not None and threshold > 0:
+                value = float(threshold)
+        if value is None and fallback is not None:
+            value = fallback.target(metric)
+        values[metric] = value
     return SlaTargets(
         first_response=values["first_response"],
         reply_time=values["reply_time"],
@@ -370,8 +390,6 @@ def _validate_account(
         problems.append(f"unknown key {key!r}")
     own = {key: value for key, value in entry.items() if key in _ACCOUNT_KEYS}
     merged: dict[str, Any] = {**defaults, **own}
-    if isinstance(defaults.get("sla"), Mapping) and isinstance(own.get("sla"), Mapping):
-        merged["sla"] = {**defaults["sla"], **own["sla"]}
     for key in ("account_id", "base_url", "token_secret", "recipients"):
         if key not in merged:
             problems.append(f"{key} is required")
@@ -392,10 +410,14 @@ def _validate_account(
         sla_policy=merged.get("sla_policy"),
         sla={
             metric: parse_duration(value, where=f"sla.{metric}")
-            for metric, value in merged.get("sla", {}).items()
+            for metric, value in own.get("sla", {}).items()
         },
         sla_basis=merged["sla_basis"],
         enabled=merged["enabled"],
+        default_sla={
+            metric: parse_duration(value, where=f"defaults.sla.{metric}")
+            for metric, value in defaults.get("sla", {}).items()
+        },
     )
 
 

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
-from .exceptions import ArchiveError, ConfigError, DeliveryError, WindowError
+from .exceptions import ArchiveError, ConfigError, QueueError, WindowError
 from .pipeline import DigestJob
 from .window import parse_date, report_window
 
@@ -307,7 +307,7 @@ def queue_jobs(
     """Send the jobs in batches of ten, retrying entries SQS reports as failed; returns the count.
 
     Entries that still fail after ``attempts`` tries (or that SQS blames on the sender) raise
-    :class:`DeliveryError` naming the jobs, after every other batch was sent.
+    :class:`QueueError` naming the jobs, after every other batch was sent.
     """
     failed: list[str] = []
     for start in range(0, len(jobs), _BATCH):
@@ -328,7 +328,7 @@ def queue_jobs(
             sleep(0.2 * 2 ** (attempt - 1))
             pending = retry
     if failed:
-        raise DeliveryError(
+        raise QueueError(
             f"{len(failed)} of {len(jobs)} jobs could not be queued: {', '.join(failed[:5])}"
             + (" ..." if len(failed) > 5 else "")
         )
@@ -344,7 +344,7 @@ def _send_batch(sqs: SQSClient, queue_url: str, pending: Mapping[str, DigestJob]
             Entries=[{"Id": key, "MessageBody": job.to_body()} for key, job in pending.items()],
         )
     except (ClientError, BotoCoreError) as exc:
-        raise DeliveryError(f"jobs could not be queued on {queue_url}: {exc}") from exc
+        raise QueueError(f"jobs could not be queued on {queue_url}: {exc}") from exc
 
 
 # --- the handler's one call ----------------------------------------------------------------------

@@ -16,6 +16,7 @@ names what to fix and never contains a secret::
     │   └── VerificationError    archived data does not match its manifest or summary
     ├── RenderError              the digest could not be rendered
     ├── DeliveryError            the digest could not be delivered
+    ├── QueueError               digest jobs could not be queued on SQS
     └── DeadlineExceeded         the run stopped early to stay inside its time limit; what it
                                  archived so far lets the next attempt resume
 """
@@ -30,6 +31,7 @@ __all__ = [
     "DeadlineExceeded",
     "DeliveryError",
     "NotFoundError",
+    "QueueError",
     "RenderError",
     "ResponseError",
     "RetryBudgetExhausted",
@@ -93,6 +95,10 @@ class RenderError(SlaDigestError):
 
 class DeliveryError(SlaDigestError):
     """Raised when the email cannot be handed to SES or written to the outbox."""
+
+
+class QueueError(SlaDigestError):
+    """Raised when SQS refuses digest jobs after retries; names the jobs left unqueued."""
 
 
 class DeadlineExceeded(SlaDigestError):

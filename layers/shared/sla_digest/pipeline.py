@@ -104,6 +104,7 @@ class DayRequest:
     account_name: str | None = None
     targets: SlaTargets = field(default_factory=SlaTargets)
     sla_policy: str | None = None
+    fallback_targets: SlaTargets | None = None
     recipients: tuple[str, ...] = ()
 
 
@@ -221,6 +222,7 @@ def run_account_day(
         request.sla_policy,
         context.sla_policies,
         label=f"account {request.account_id}",
+        fallback=request.fallback_targets,
     )
     summary = build_summary(
         account_id=request.account_id,
@@ -383,20 +385,14 @@ def process_job(
 ) -> JobOutcome:
     """The digest Lambda's unit of work: one account-day from ``accounts.json`` in S3."""
     from .archive import S3Archive
-    from .aws import read_token
+    from .aws import read_config, read_token
     from .chatwoot import ChatwootClient
-    from .config import load_config
     from .mail import SesMailer
 
     started = time.monotonic()
     store = S3Archive(settings.archive_bucket, s3=clients.s3)
-    config = load_config(store.get(settings.config_key), source=settings.config_key)
-    account = next((a for a in config.accounts if a.account_id == job.account_id), None)
-    if account is None:
-        raise ConfigError(
-            f"account {job.account_id} is not configured (or its entry is invalid) "
-            f"in {settings.config_key}"
-        )
+    config = read_config(settings.archive_bucket, settings.config_key, s3=clients.s3)
+    account = config.account(job.account_id)
     day_archive = DayArchive(store, job.account_id, job.day)
     if not job.force and delivered(day_archive):
         logger.info("digest already delivered; nothing to do", extra=_job_extra(job))
@@ -409,8 +405,9 @@ def process_job(
         base_url=account.base_url,
         timezone=account.timezone,
         day=job.day,
-        targets=account.sla_targets,
+        targets=account.explicit_targets,
         sla_policy=account.sla_policy,
+        fallback_targets=account.default_targets,
         recipients=tuple(account.recipients),
     )
     with ChatwootClient(account.base_url, token, session=session) as client:
