@@ -157,3 +157,55 @@ def test_a_wrong_token_is_a_clear_error_and_the_token_never_appears(
     for path in out.rglob("*") if out.exists() else []:
         if path.is_file():
             assert secret.encode() not in path.read_bytes()
+
+
+def test_verify_and_render_work_on_an_s3_archive_root(cli_sandbox, tmp_path, capsys, aws):
+    import boto3
+
+    # GIVEN two account-days archived with the full layout, copied into an S3 bucket
+    config = tmp_path / "accounts.json"
+    config.write_text(
+        json.dumps(
+            {
+                "accounts": [
+                    {
+                        "account_id": cli_sandbox.options.account_id,
+                        "base_url": cli_sandbox.base_url,
+                        "token_secret": "sla-digest/sandbox",
+                        "timezone": ZONE,
+                        "recipients": ["leads@example.com"],
+                    }
+                ]
+            }
+        )
+    )
+    local = tmp_path / "archive"
+    for day in ("2026-11-19", DAY):
+        assert main(["run", "--config", str(config), "--date", day, "--out", str(local)]) == 0
+    s3 = boto3.client("s3", region_name="eu-west-1")
+    s3.create_bucket(Bucket="audit", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    for path in local.rglob("*"):
+        if path.is_file() and "outbox" not in path.parts:
+            s3.put_object(
+                Bucket="audit", Key=path.relative_to(local).as_posix(), Body=path.read_bytes()
+            )
+    capsys.readouterr()
+    # WHEN the whole bucket is verified THEN both days pass
+    assert main(["verify", "s3://audit"]) == 0
+    assert "2 of 2 archived days verified" in capsys.readouterr().out
+    # AND a digest re-renders from S3 alone; it names the S3 location of the raw data, which is
+    # the only difference from the copy rendered when the day was archived locally
+    rendered = tmp_path / "rendered"
+    args = ["render", "s3://audit", "--account-id", "7", "--date", DAY, "--out", str(rendered)]
+    assert main(args) == 0
+    html = (rendered / "digest.html").read_text()
+    original = (local / "digests" / "account_id=7" / f"date={DAY}" / "digest.html").read_text()
+    assert f"s3://audit/raw/account_id=7/date={DAY}/" in html
+    local_location = str(local / "raw" / "account_id=7" / f"date={DAY}")
+    s3_location = f"s3://audit/raw/account_id=7/date={DAY}/"
+    assert html.replace(s3_location, "") == original.replace(local_location, "")
+    # AND the second day's summary carries the first day as its trend
+    summary = json.loads(
+        (local / "summaries" / "account_id=7" / f"date={DAY}" / "summary.json").read_text()
+    )
+    assert summary["previous"]["date"] == "2026-11-19"
