@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from .exceptions import ConfigError
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
@@ -79,7 +81,13 @@ def _accounts(base_url: str, account_id: int, timezone: str) -> dict[str, Any]:
 
 def run_demo(out: Path, *, templates_dir: Path, say: Callable[[str], None]) -> int:
     """Run the demo into ``out``; return the process exit status."""
-    from moto import mock_aws
+    try:
+        from moto import mock_aws
+    except ImportError as exc:
+        raise ConfigError(
+            "the demo emulates AWS with moto, a development dependency: run `make demo` "
+            "from a checkout (or pip install moto)"
+        ) from exc
 
     from .sandbox import SandboxOptions, SandboxServer
 
