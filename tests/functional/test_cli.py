@@ -209,3 +209,14 @@ def test_verify_and_render_work_on_an_s3_archive_root(cli_sandbox, tmp_path, cap
         (local / "summaries" / "account_id=7" / f"date={DAY}" / "summary.json").read_text()
     )
     assert summary["previous"]["date"] == "2026-11-19"
+
+
+def test_verify_names_a_missing_page(cli_sandbox, tmp_path, capsys):
+    out = tmp_path / "day"
+    assert run_flags(cli_sandbox, out) == 0
+    (out / "raw" / "page-00003.json").unlink()
+    capsys.readouterr()
+    assert main(["verify", str(out)]) == 1
+    report = capsys.readouterr().out
+    assert "page 3" in report or "page-00003" in report
+    assert "missing" in report
