@@ -37,6 +37,7 @@ import json
 import logging
 import math
 import random
+import re
 import threading
 import time
 from collections import Counter, deque
@@ -319,8 +320,16 @@ def _parse_events(body: bytes) -> _EventsBody:
     return _EventsBody(payload=payload, count=count, total_pages=total_pages)
 
 
+# JSON can escape half of a surrogate pair (``"\\udc80"``); such a string cannot be written as
+# UTF-8, so one name like that would stop the summary, the digest and the email.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _text(value: object) -> str | None:
-    return value if isinstance(value, str) else None
+    """A string from Chatwoot fit to store and show: lone surrogates become U+FFFD."""
+    if not isinstance(value, str):
+        return None
+    return _LONE_SURROGATE.sub("\ufffd", value)
 
 
 def _seconds(value: object) -> float | None:
@@ -920,7 +929,7 @@ class ChatwootClient:
 
     def _clean(self, text: str) -> str:
         """Server text fit for a one-line message (and never echoing the token)."""
-        line = " ".join(text.split())[:200]
+        line = _LONE_SURROGATE.sub("\ufffd", " ".join(text.split())[:200])
         return line.replace(self._token, "[token]") if self._token else line
 
 

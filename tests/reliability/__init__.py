@@ -1,0 +1,1 @@
+"""Reliability: faults, bad input, secrets and load, end to end."""
