@@ -130,6 +130,18 @@ def leak_watch(
         caplog.set_level(logging.DEBUG, logger=name)
     watch = LeakWatch()
     yield watch
+    collect(watch, caplog, capsys, tmp_path)
+    leaked = watch.leaks()
+    assert not leaked, f"the access token leaked into: {', '.join(leaked)}"
+
+
+def collect(
+    watch: LeakWatch,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+    folder: Path,
+) -> None:
+    """Hand the watch every log record (with its traceback), the output and the files."""
     for record in caplog.records:
         watch.add(f"log {record.name}", record.getMessage())
         if record.exc_info and record.exc_info[1] is not None:
@@ -138,9 +150,7 @@ def leak_watch(
     out, err = capsys.readouterr()
     watch.add("stdout", out)
     watch.add("stderr", err)
-    watch.add_tree(tmp_path)
-    leaked = watch.leaks()
-    assert not leaked, f"the access token leaked into: {', '.join(leaked)}"
+    watch.add_tree(folder)
 
 
 @pytest.fixture

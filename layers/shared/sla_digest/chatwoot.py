@@ -53,6 +53,7 @@ from .events import EVENT_NAMES, EventSet, classify_rows, parse_timestamp
 from .exceptions import (
     AuthenticationError,
     ChatwootError,
+    ConfigError,
     NotFoundError,
     ResponseError,
     RetryBudgetExhausted,
@@ -323,6 +324,10 @@ def _parse_events(body: bytes) -> _EventsBody:
 # JSON can escape half of a surrogate pair (``"\\udc80"``); such a string cannot be written as
 # UTF-8, so one name like that would stop the summary, the digest and the email.
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# Chatwoot's tokens are printable ASCII. Anything else (a byte-order mark, a zero-width space, a
+# line break from copy and paste) cannot travel in an HTTP header: refuse it with a message
+# instead of a UnicodeEncodeError, or an "invalid header" error that quotes the token.
+_TOKEN_SHAPE = re.compile(r"[\x21-\x7e]+")
 
 
 def _text(value: object) -> str | None:
@@ -675,6 +680,12 @@ class ChatwootClient:
             raise ValueError("concurrency must be at least 1")
         if not timeout > 0:
             raise ValueError("timeout must be positive")
+        if not _TOKEN_SHAPE.fullmatch(token):
+            raise ConfigError(
+                "the Chatwoot access token is empty or has characters no token has (spaces, "
+                "line breaks, invisible or non-ASCII characters): copy it again from "
+                "Profile settings → Access token"
+            )
         self._base = base_url.rstrip("/")
         self._shown = _display_url(self._base)
         self._headers = {"api_access_token": token, "Accept": "application/json"}
