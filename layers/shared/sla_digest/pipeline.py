@@ -64,7 +64,8 @@ class DigestJob:
         """Parse a job body; anything else is a :class:`ConfigError` naming the problem."""
         try:
             data = json.loads(body)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, RecursionError) as exc:
+            # RecursionError: a body nested thousands of levels deep is not a job either.
             raise ConfigError("job body is not JSON: expected {account_id, date, force}") from exc
         if not isinstance(data, dict):
             raise ConfigError("job body must be a JSON object with account_id and date")
