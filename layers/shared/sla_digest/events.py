@@ -7,10 +7,9 @@ The client, ``verify`` and ``render`` all derive events from raw page bodies thr
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -39,12 +38,11 @@ COUNTED_NAMES: tuple[str, ...] = (
 EVENT_NAMES: frozenset[str] = frozenset(DURATION_NAMES + COUNTED_NAMES)
 
 
-@dataclass(slots=True)
-class ReportingEvent:
+class ReportingEvent(NamedTuple):
     """One row of ``reporting_events``, reduced to what the summary needs.
 
-    Not frozen: a frozen dataclass pays for ``object.__setattr__`` on every field, and a day
-    holds 100,000 of these.
+    A named tuple rather than a dataclass: a day holds 100,000 of these, and a tuple is built
+    in a fraction of the time a dataclass's ``__init__`` takes, is immutable, and unpacks fast.
     """
 
     id: int
@@ -92,15 +90,6 @@ def parse_timestamp(text: str) -> float:
     return datetime.fromisoformat(text).timestamp()
 
 
-def _iso(epoch: int) -> str:
-    """An epoch second in Chatwoot's exact timestamp form, for comparing as text."""
-    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
-
-# Chatwoot's own form: fixed width, so such strings order exactly as the instants they name.
-_CHATWOOT_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
-
-
 def _number(raw: Any) -> float | None:
     if isinstance(raw, bool) or not isinstance(raw, int | float | str):
         return None
@@ -113,25 +102,15 @@ def _number(raw: Any) -> float | None:
     return value
 
 
-def _inside(created: Any, since: int, until: int) -> bool | None:
-    """Whether a ``created_at`` not in Chatwoot's exact form is inside; ``None`` if unreadable."""
-    if not isinstance(created, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(created)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        return None
-    return since <= moment.timestamp() < until
-
-
 def classify_rows(rows: Iterable[Any], window: Window, into: EventSet | None = None) -> EventSet:
     """Add rows to an :class:`EventSet`, de-duplicating by ``id`` and counting what is ignored.
 
     A row without an integer id cannot be de-duplicated, so it is counted as invalid every time.
-    This loop runs once per event of the day, so well-formed rows take a fast path: exact type
-    checks, and ``created_at`` compared as text with the window's bounds in the same form.
+    ``created_at`` is placed by the instant it names, whatever its ISO-8601 form; one without a
+    zone or a date is invalid. This loop runs once per event of the day, so well-formed rows
+    take a fast path: fields read by subscript (rows lacking one fall back to ``get``), exact
+    type checks, and the C parser ``datetime.fromisoformat`` (faster than a regular expression
+    check, and exact) compared with aware bounds.
     """
     result = into if into is not None else EventSet()
     seen = result.seen_ids
@@ -139,59 +118,68 @@ def classify_rows(rows: Iterable[Any], window: Window, into: EventSet | None = N
     ignored = result.ignored
     keep = result.events.append
     names = EVENT_NAMES
-    exact_time = _CHATWOOT_TIME.fullmatch
-    since_text, until_text = _iso(window.since), _iso(window.until)
-    since, until = window.since, window.until
+    parse_iso = datetime.fromisoformat
+    since = datetime.fromtimestamp(window.since, UTC)
+    until = datetime.fromtimestamp(window.until, UTC)
     infinity = math.inf
+    # tuple.__new__ skips the named tuple's Python-level __new__: the fields are already in order.
+    build, event = tuple.__new__, ReportingEvent
     for row in rows:
         if type(row) is not dict:
             ignored.invalid += 1
             continue
-        get = row.get
-        row_id = get("id")
+        try:
+            row_id = row["id"]
+            name = row["name"]
+            value = row["value"]
+            created = row["created_at"]
+            business = row["value_in_business_hours"]
+            inbox_id = row["inbox_id"]
+            user_id = row["user_id"]
+            conversation_id = row["conversation_id"]
+        except KeyError:
+            get = row.get
+            row_id, name, value, created = get("id"), get("name"), get("value"), get("created_at")
+            business, inbox_id = get("value_in_business_hours"), get("inbox_id")
+            user_id, conversation_id = get("user_id"), get("conversation_id")
         if type(row_id) is not int:
             ignored.invalid += 1
             continue
         if row_id in seen:
             continue
         remember(row_id)
-        name = get("name")
-        if name not in names:
+        if type(name) is not str or name not in names:  # a list or object would not hash
             ignored.unknown_name += 1
             continue
-        value = get("value")
         if type(value) is not float or not 0.0 <= value < infinity:
             value = _number(value)
             if value is None:
                 ignored.invalid += 1
                 continue
-        created = get("created_at")
-        if type(created) is str and exact_time(created):
-            inside: bool | None = since_text <= created < until_text
-        else:
-            inside = _inside(created, since, until)
-        if inside is None:
+        try:
+            # Comparing a time without a zone to the aware bounds raises TypeError.
+            inside = since <= parse_iso(created) < until
+        except (TypeError, ValueError):
             ignored.invalid += 1
             continue
         if not inside:
             ignored.outside_window += 1
             continue
-        business = get("value_in_business_hours")
         if business is not None and (type(business) is not float or not 0.0 <= business < infinity):
             business = _number(business)
-        inbox_id = get("inbox_id")
-        user_id = get("user_id")
-        conversation_id = get("conversation_id")
         keep(
-            ReportingEvent(
-                row_id,
-                name,
-                value,
-                business,
-                inbox_id if type(inbox_id) is int else None,
-                user_id if type(user_id) is int else None,
-                conversation_id if type(conversation_id) is int else None,
-                str(created),
+            build(
+                event,
+                (
+                    row_id,
+                    name,
+                    value,
+                    business,
+                    inbox_id if type(inbox_id) is int else None,
+                    user_id if type(user_id) is int else None,
+                    conversation_id if type(conversation_id) is int else None,
+                    created,
+                ),
             )
         )
     return result
