@@ -267,9 +267,13 @@ def deliver_once(
     if not recipients:
         raise DeliveryError("the digest has no recipients: list at least one address")
 
+    sent: list[dict[str, Any]] = []
+
     def send(*, job: dict[str, Any]) -> dict[str, Any]:
         message_id = mailer.send(message, recipients=recipients)
-        return {"sent": True, "message_id": message_id, "duplicate": False}
+        outcome = {"sent": True, "message_id": message_id, "duplicate": False}
+        sent.append(outcome)
+        return outcome
 
     job = _job_key(account_id, day, recipients)
     if idempotency_table is None:
@@ -333,6 +337,17 @@ def deliver_once(
             "try again in a few minutes"
         ) from exc
     except BaseError as exc:
+        if sent:
+            # The mail is out; only its record could not be completed. Failing now would have
+            # the job retried, and once the in-progress lease ran out that retry would send
+            # the digest a second time.
+            logger.warning(
+                "%s: digest sent (%s) but its idempotency record could not be completed (%s)",
+                where,
+                sent[0]["message_id"],
+                type(exc).__name__,
+            )
+            return _result(sent[0], duplicate=False)
         raise DeliveryError(
             f"{where}: the idempotency table {idempotency_table!r} could not be used "
             f"({clean_text(exc)}); retryable"
