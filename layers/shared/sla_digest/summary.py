@@ -4,11 +4,11 @@ Means are plain means over the same rows Chatwoot averages, so they match its ow
 percentiles and SLA compliance are what this digest adds. The summary is the only input the
 digest is rendered from, so everything the email shows must be in it.
 
-Cost matters (a 100,000-event day must summarise in a fraction of the time parsing took). Each
-event object is read once, in one pass that files its fields into cells per (name, inbox,
-agent); the rest works on whole lists: each cell is sorted once, SLA compliance is a binary
-search in a cell's sorted values, and the inbox, agent and overall lists are merged from the
-cells' sorted runs.
+Cost matters (a 100,000-event day must summarise in a fraction of the time parsing took). The
+events' values arrive filed by (name, inbox, agent) cell (``EventSet.columns``, filled while the
+rows were classified), so nothing here loops over events: each cell's lists are sorted once, SLA
+compliance is a binary search in them, and the inbox, agent and overall lists are merged from
+the cells' sorted runs.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from jsonschema.protocols import Validator
 
     from .config import SlaTargets
-    from .events import EventSet, ReportingEvent
+    from .events import Columns, EventSet
     from .window import Window
 
 __all__ = [
@@ -133,23 +133,12 @@ def _merged(runs: Iterable[list[float]]) -> list[float]:
     return merged
 
 
-@dataclass(slots=True)
-class _Cell:
-    """The rows of one (event name, inbox, agent), each list sorted once the pass is over."""
-
-    values: list[float] = field(default_factory=list)
-    business: list[float] = field(default_factory=list)  # the non-null business-hours values
-    fallback: list[float] = field(default_factory=list)  # values of rows without one
-
-    def met(self, target: float, *, on_business_hours: bool) -> int:
-        """Rows within ``target``: ``bisect`` on the sorted lists instead of a loop over rows."""
-        if on_business_hours:
-            # A row without a business-hours value is judged on its calendar value.
-            return bisect_right(self.business, target) + bisect_right(self.fallback, target)
-        return bisect_right(self.values, target)
-
-
-type _CellKey = tuple[str, int | None, int | None]
+def _met(cell: Columns, target: float, *, on_business_hours: bool) -> int:
+    """Rows within ``target``: ``bisect`` in the sorted columns instead of a loop over rows."""
+    if on_business_hours:
+        # A row without a business-hours value is judged on its calendar value.
+        return bisect_right(cell.business, target) + bisect_right(cell.fallback, target)
+    return bisect_right(cell.values, target)
 
 
 @dataclass(slots=True)
@@ -161,25 +150,9 @@ class _Scopes:
     agents: defaultdict[int | None, _Scope] = field(default_factory=lambda: defaultdict(_Scope))
 
 
-def _file(kept: list[ReportingEvent]) -> dict[_CellKey, _Cell]:
-    """The one pass over the event objects: each field is read once, into its cell's lists."""
-    cells: dict[_CellKey, _Cell] = {}
-    for _, name, value, business, inbox_id, user_id, _, _ in kept:
-        key = (name, inbox_id, user_id)
-        cell = cells.get(key)
-        if cell is None:
-            cell = cells[key] = _Cell()
-        cell.values.append(value)
-        if business is None:
-            cell.fallback.append(value)
-        else:
-            cell.business.append(business)
-    return cells
-
-
 def _add_metric(
     name: str,
-    cells: list[tuple[int | None, int | None, _Cell]],
+    cells: list[tuple[int | None, int | None, Columns]],
     *,
     target: float | None,
     business_basis: bool,
@@ -187,15 +160,15 @@ def _add_metric(
     scopes: _Scopes,
 ) -> None:
     """Measure one duration metric for every scope by merging the sorted runs of its cells."""
-    by_inbox: defaultdict[int | None, list[tuple[_Cell, int]]] = defaultdict(list)
-    by_agent: defaultdict[int | None, list[tuple[_Cell, int]]] = defaultdict(list)
+    by_inbox: defaultdict[int | None, list[tuple[Columns, int]]] = defaultdict(list)
+    by_agent: defaultdict[int | None, list[tuple[Columns, int]]] = defaultdict(list)
     for inbox_id, user_id, cell in cells:
         met = 0
         if target is not None:
             on_business_hours = business_basis and (
                 inbox_id is None or inbox_working_hours.get(inbox_id, True)
             )
-            met = cell.met(float(target), on_business_hours=on_business_hours)
+            met = _met(cell, float(target), on_business_hours=on_business_hours)
         by_inbox[inbox_id].append((cell, met))
         by_agent[user_id].append((cell, met))
 
@@ -212,7 +185,7 @@ def _add_metric(
     )
 
 
-def _combined(group: list[tuple[_Cell, int]]) -> _Rows:
+def _combined(group: list[tuple[Columns, int]]) -> _Rows:
     return _Rows(
         _merged(cell.values for cell, _ in group),
         _merged(cell.business for cell, _ in group),
@@ -221,11 +194,11 @@ def _combined(group: list[tuple[_Cell, int]]) -> _Rows:
 
 
 def _measure_all(
-    kept: list[ReportingEvent], targets: SlaTargets, inbox_working_hours: Mapping[int, bool]
+    events: EventSet, targets: SlaTargets, inbox_working_hours: Mapping[int, bool]
 ) -> _Scopes:
     scopes = _Scopes()
-    by_name: defaultdict[str, list[tuple[int | None, int | None, _Cell]]] = defaultdict(list)
-    for (name, inbox_id, user_id), cell in _file(kept).items():
+    by_name: defaultdict[str, list[tuple[int | None, int | None, Columns]]] = defaultdict(list)
+    for (name, inbox_id, user_id), cell in events.columns().items():
         if name in COUNTED_NAMES:
             count = len(cell.values)
             scopes.overall.counts[name] += count
@@ -299,7 +272,7 @@ def build_summary(
     inbox counts as having working hours unless ``inbox_working_hours`` says it has none.
     """
     kept = events.events
-    scopes = _measure_all(kept, targets, inbox_working_hours)
+    scopes = _measure_all(events, targets, inbox_working_hours)
     summary: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "account_id": account_id,
