@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from typing import TYPE_CHECKING, Any
 
 from sla_digest.chatwoot import RetryPolicy
@@ -407,3 +408,29 @@ def test_a_spent_retry_budget_is_one_clear_error_and_the_rerun_resumes_from_the_
     # THEN only the pages not archived were requested, and the day is exact
     assert server.stats.snapshot()["reporting_requests"] == 24 - len(archived)
     assert_exact(again)
+
+
+def test_the_main_query_keeps_page_numbers_1_to_n_when_a_repair_page_arrives_first(
+    servers: Callable[..., SandboxServer], run_day: Callable[..., DayRun]
+) -> None:
+    # GIVEN shuffled ties (so repeated rows send one-second repair queries while paging) and
+    # the day's last page answered slowly, after those repairs
+    server = servers(events=600, shuffle_ties=True, seed=5)
+
+    def last_page_slowly(page: int) -> None:
+        if page == 24:
+            time.sleep(0.3)
+
+    server.on_reporting_request = last_page_slowly
+    # WHEN the day is run
+    run = run_day(server, concurrency=8)
+    # THEN pages 1..24 are the main query's, by their own number; repairs come after
+    assert_exact(run)
+    manifest = json.loads((run.out / "raw" / "manifest.json").read_bytes())
+    numbers = [entry["page"] for entry in manifest["pages"]]
+    main = [entry for entry in manifest["pages"] if "params" not in entry]
+    repairs = [entry for entry in manifest["pages"] if "params" in entry]
+    assert repairs, "no repair query was needed: the test shows nothing"
+    assert [entry["page"] for entry in main] == list(range(1, 25))
+    assert min(entry["page"] for entry in repairs) == 25
+    assert numbers == list(range(1, len(numbers) + 1))

@@ -1028,6 +1028,10 @@ class _Fetch:
     def _main_query(self, state: _Pass, *, first_pass: bool) -> None:
         got = self._pages(state, [(self.main, 1)], main=first_pass)
         last = got[self.main, 1].total_pages
+        if first_pass:
+            # Numbers 1..last belong to the main query's pages, even to those that arrive
+            # after a repair page: repairs are numbered from last + 1.
+            self.next_number = max(self.next_number, last + 1)
         self.run.set_budget(self.client._retry.budget_for(max(1, last)))
         state.allowance = max(32, 2 * last)
 
