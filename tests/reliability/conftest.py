@@ -539,3 +539,14 @@ def json_lines(text: str) -> list[dict[str, Any]]:
 @pytest.fixture
 def lambda_context() -> FakeLambdaContext:
     return FakeLambdaContext()
+
+
+@dataclass
+class ShortOnTime(FakeLambdaContext):
+    """A context whose invocation runs short of time after ``calls`` questions about it."""
+
+    calls: int = 10
+
+    def get_remaining_time_in_millis(self) -> int:
+        self.calls -= 1
+        return 300_000 if self.calls >= 0 else 20_000

@@ -11,6 +11,7 @@ verifies, and no digest is ever sent twice.
 from __future__ import annotations
 
 import json
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -26,6 +27,7 @@ from .conftest import (
     DAY,
     TABLE,
     TOKEN,
+    ShortOnTime,
     account_entry,
     client_error,
     expected_ids,
@@ -413,3 +415,61 @@ def test_a_throttled_sqs_batch_still_queues_every_job_exactly_once(
     deployed.function("dispatch").lambda_handler({"date": DAY.isoformat()}, lambda_context)
     # THEN each account is queued once
     assert sorted(body["account_id"] for body in deployed.queued()) == list(range(1, 26))
+
+
+# --------------------------------------------------------------------------- the time limit
+
+
+def test_a_job_running_short_of_time_stops_cleanly_and_the_retry_resumes_from_the_archive(
+    deployed: Deployed,
+    account_7: SandboxServer,
+    lambda_context: FakeLambdaContext,
+    output: Callable[[], Any],
+) -> None:
+    # GIVEN an invocation whose time runs short once ten pages have arrived
+    app = deployed.function("digest")
+    short = ShortOnTime(calls=10)
+    # WHEN the job runs
+    assert handle(app, short, ("m-1", job(7))) == ["m-1"]
+    # THEN it stopped with one line saying the retry resumes, its eleven pages archived and
+    # no manifest
+    (line,) = error_lines(output)
+    assert "to stay inside the time limit; the retry resumes from the archive" in line
+    kept = archived_page_numbers(deployed)
+    assert len(kept) == 11
+    assert MANIFEST not in deployed.archived_keys()
+    # WHEN SQS delivers the job again to an invocation with time enough
+    account_7.stats.reset()
+    assert handle(app, lambda_context, ("m-1", job(7))) == []
+    # THEN only the other pages were fetched, the archive verifies and one email went out
+    assert account_7.stats.snapshot()["reporting_requests"] == PAGES - len(kept)
+    assert verify_day(day_archive(deployed)) == []
+    assert archived_ids(deployed) == expected_ids(account_7)
+    assert len(ses_raw_messages()) == 1
+
+
+def test_a_job_stopping_for_time_throws_away_few_fetched_pages_when_s3_is_slow(
+    deployed: Deployed,
+    servers: Callable[..., SandboxServer],
+    lambda_context: FakeLambdaContext,
+) -> None:
+    # GIVEN a 200-page day, S3 taking 100 ms per page write (slower than the sandbox answers),
+    # and an invocation running short of time once 60 pages have arrived
+    server = servers(events=5000)
+    deployed.put_config({"accounts": [account_entry(7, server.base_url)]})
+    deployed.put_secret("sla-digest/7", TOKEN)
+    app = deployed.function("digest")
+
+    def slow_page_write(params: dict[str, Any], **_: Any) -> None:
+        if "/page-" in params["Key"]:
+            time.sleep(0.1)
+
+    app.clients.s3.meta.events.register("before-parameter-build.s3.PutObject", slow_page_write)
+    # WHEN the job stops for time, and the retry finishes it
+    assert handle(app, ShortOnTime(calls=60), ("m-1", job(7))) == ["m-1"]
+    assert handle(app, lambda_context, ("m-1", job(7))) == []
+    # THEN the pages fetched but not archived by the stopped run were at most three times
+    # the concurrency (8): the fetch does not run far ahead of the archive
+    wasted = server.stats.snapshot()["reporting_requests"] - 200
+    assert 0 <= wasted <= 3 * 8
+    assert len(ses_raw_messages()) == 1

@@ -1123,9 +1123,13 @@ class _Fetch:
             self.total += len(more)
             queue.extend(more)
 
+        # Requests submitted but not yet handed to on_page: enough to keep every connection
+        # busy. Without a bound the pool fetched ahead of a slower archive, piling parsed pages
+        # up in memory, and a run stopped for time threw them away to fetch them again.
+        ahead = 2 * self.client._concurrency
         try:
             while queue or futures:
-                while queue:
+                while queue and len(futures) < ahead:
                     query, page = queue.popleft()
                     params = query.params(page)
                     resumed = self._take_resumed(params)
