@@ -64,6 +64,20 @@ _WATCHED_LOGGERS = ("sla_digest", "urllib3", "requests", "aws_lambda_powertools"
 _SERVICES = ("s3", "sqs", "sesv2", "dynamodb", "secretsmanager")
 
 
+# --------------------------------------------------------------------------- soak tests
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """This suite's ``slow`` tests (minutes each) run only when asked for: ``make soak``."""
+    if "slow" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="a soak test: run it with `make soak` (pytest -m slow)")
+    here = Path(__file__).parent
+    for item in items:
+        if item.get_closest_marker("slow") is not None and here in item.path.parents:
+            item.add_marker(skip)
+
+
 # --------------------------------------------------------------------------- the leak watch
 
 
