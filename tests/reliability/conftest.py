@@ -307,7 +307,7 @@ def run_day(tmp_path: Path, leak_watch: LeakWatch) -> Callable[..., DayRun]:
 
 def ses_raw_messages() -> list[bytes]:
     """Raw MIME of every message moto's SES accepted."""
-    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core import DEFAULT_ACCOUNT_ID  # type: ignore[attr-defined]
     from moto.ses.models import ses_backends
 
     messages = ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages
@@ -315,13 +315,11 @@ def ses_raw_messages() -> list[bytes]:
 
 
 def client_error(code: str, operation: str, message: str = "injected", status: int = 400) -> Any:
-    return ClientError(
-        {
-            "Error": {"Code": code, "Message": message},
-            "ResponseMetadata": {"HTTPStatusCode": status},
-        },
-        operation,
-    )
+    response: Any = {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return ClientError(response, operation)
 
 
 @dataclass
@@ -486,7 +484,7 @@ def deployed(
     When the test ends, every archived object and every email is shown to the leak watch.
     """
     s3 = boto3.client("s3", region_name=REGION)
-    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})  # type: ignore[typeddict-item]
     sqs = boto3.client("sqs", region_name=REGION)
     queue_url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
     dynamodb = boto3.client("dynamodb", region_name=REGION)

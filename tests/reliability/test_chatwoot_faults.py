@@ -176,9 +176,9 @@ class FlakyContextSandbox(SandboxServer):
     def _respond(self, handler: Any, route: Any, query: dict[str, str]) -> int | None:
         fault = self.pending.pop(route[0], None) if route is not None else None
         if fault == "html200":
-            return handler.send(200, b"<html><body>Maintenance</body></html>", "text/html")
+            return int(handler.send(200, b"<html><body>Maintenance</body></html>", "text/html"))
         if fault == "502":
-            return handler.send(502, b"<html>502 Bad Gateway</html>", "text/html")
+            return int(handler.send(502, b"<html>502 Bad Gateway</html>", "text/html"))
         return super()._respond(handler, route, query)
 
 

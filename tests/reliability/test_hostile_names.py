@@ -55,13 +55,15 @@ class HostileNamesSandbox(SandboxServer):
                 {**inbox, "name": HOSTILE_INBOXES.get(inbox["id"], inbox["name"])}
                 for inbox in self.dataset.inboxes
             ]
-            return handler.send(200, json.dumps({"payload": inboxes}).encode(), "application/json")
+            return int(
+                handler.send(200, json.dumps({"payload": inboxes}).encode(), "application/json")
+            )
         if endpoint == "agents":
             agents = [
                 {**agent, "available_name": HOSTILE_AGENTS.get(agent["id"], agent["name"])}
                 for agent in self.dataset.agents
             ]
-            return handler.send(200, json.dumps(agents).encode(), "application/json")
+            return int(handler.send(200, json.dumps(agents).encode(), "application/json"))
         return super()._respond(handler, route, query)
 
 

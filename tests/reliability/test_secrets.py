@@ -53,7 +53,8 @@ def test_the_leak_watch_finds_a_planted_secret_wherever_it_looks(
     (tmp_path / "deep" / "er").mkdir(parents=True)
     (tmp_path / "deep" / "er" / "page.json").write_bytes(PLANTED.encode())
     s3 = boto3.client("s3", region_name=REGION)
-    s3.create_bucket(Bucket="planted", CreateBucketConfiguration={"LocationConstraint": REGION})
+    location: Any = {"LocationConstraint": REGION}
+    s3.create_bucket(Bucket="planted", CreateBucketConfiguration=location)
     s3.put_object(Bucket="planted", Key="raw/x.json", Body=PLANTED.encode())
     # WHEN a fresh watch collects what the suite's watch collects
     watch = LeakWatch()
@@ -139,7 +140,9 @@ class EchoingSandbox(SandboxServer):
     def _respond(self, handler: Any, route: Any, query: dict[str, str]) -> int | None:
         if route is not None and route[0] == "reporting_events":
             token = handler.headers.get("api_access_token")
-            return handler.send_json(self.status, {"error": f"token {token} is not valid here"})
+            return int(
+                handler.send_json(self.status, {"error": f"token {token} is not valid here"})
+            )
         return super()._respond(handler, route, query)
 
 
