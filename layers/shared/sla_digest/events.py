@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
@@ -79,56 +80,77 @@ type CellKey = tuple[str, int | None, int | None]
 
 @dataclass(slots=True)
 class Columns:
-    """The values of the kept events of one :data:`CellKey`, in no particular order.
+    """The kept events of one :data:`CellKey` as parallel lists, in arrival order."""
 
-    ``business`` holds the non-null business-hours values, ``fallback`` the calendar values of
-    the rows without one. The summary sorts these lists in place.
-    """
-
+    ids: list[int] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
-    business: list[float] = field(default_factory=list)
-    fallback: list[float] = field(default_factory=list)
-
-    def add(self, value: float, business: float | None) -> None:
-        self.values.append(value)
-        if business is None:
-            self.fallback.append(value)
-        else:
-            self.business.append(business)
+    hours: list[float | None] = field(default_factory=list)  # value_in_business_hours
 
 
-@dataclass(slots=True)
+_by_id = attrgetter("id")
+
+
 class EventSet:
     """Unique events kept for a window, plus what was ignored and why.
 
-    ``events`` is append-only. :func:`classify_rows` also files each kept event's values under
-    its cell while the row is fresh in the CPU cache (reading 100,000 scattered events again
-    later costs more than parsing them did); :meth:`columns` catches up with events appended
-    any other way.
+    Kept events are stored as :class:`Columns` per (name, inbox_id, user_id) cell, filled by
+    :func:`classify_rows` while each row is still in the CPU cache: holding a record object
+    per event, or reading 100,000 scattered records again later, costs more than parsing the
+    rows did. :attr:`events` gives them as :class:`ReportingEvent` records, ordered by id,
+    built when first asked for.
     """
 
-    events: list[ReportingEvent] = field(default_factory=list)
-    ignored: Ignored = field(default_factory=Ignored)
-    seen_ids: set[int] = field(default_factory=set)
-    cells: dict[CellKey, Columns] = field(default_factory=dict, repr=False, compare=False)
-    filed: int = field(default=0, repr=False, compare=False)
+    __slots__ = ("_records", "cells", "ignored", "seen_ids")
+
+    def __init__(
+        self,
+        events: Iterable[ReportingEvent] = (),
+        ignored: Ignored | None = None,
+        seen_ids: set[int] | None = None,
+    ) -> None:
+        self.cells: dict[CellKey, Columns] = {}
+        self.ignored = ignored if ignored is not None else Ignored()
+        self.seen_ids = seen_ids if seen_ids is not None else set()
+        self._records: list[ReportingEvent] | None = None
+        for event in events:
+            self.add(event)
+
+    def __repr__(self) -> str:
+        return f"EventSet(kept={self.kept}, unique_rows={self.unique_rows}, {self.ignored})"
+
+    def add(self, event: ReportingEvent) -> None:
+        """Keep one event as given (:func:`classify_rows` does this inline, after its checks)."""
+        key = (event.name, event.inbox_id, event.user_id)
+        cell = self.cells.get(key)
+        if cell is None:
+            cell = self.cells[key] = Columns()
+        cell.ids.append(event.id)
+        cell.values.append(event.value)
+        cell.hours.append(event.value_in_business_hours)
+
+    @property
+    def kept(self) -> int:
+        """How many events are kept."""
+        return sum(len(cell.ids) for cell in self.cells.values())
 
     @property
     def unique_rows(self) -> int:
         """Every distinct row id seen, kept or ignored: what ``meta.count`` counts."""
         return len(self.seen_ids)
 
-    def columns(self) -> dict[CellKey, Columns]:
-        """The kept events' values by (name, inbox_id, user_id)."""
-        cells = self.cells
-        for event in self.events[self.filed :]:
-            key = (event.name, event.inbox_id, event.user_id)
-            cell = cells.get(key)
-            if cell is None:
-                cell = cells[key] = Columns()
-            cell.add(event.value, event.value_in_business_hours)
-        self.filed = len(self.events)
-        return cells
+    @property
+    def events(self) -> list[ReportingEvent]:
+        """The kept events as records, by id (a view: changing the list changes nothing)."""
+        records = self._records
+        if records is None or len(records) != self.kept:
+            records = [
+                ReportingEvent(event_id, name, value, hours, inbox_id, user_id)
+                for (name, inbox_id, user_id), cell in self.cells.items()
+                for event_id, value, hours in zip(cell.ids, cell.values, cell.hours, strict=True)
+            ]
+            records.sort(key=_by_id)
+            self._records = records
+        return records
 
 
 def parse_timestamp(text: str) -> float:
@@ -156,83 +178,71 @@ def classify_rows(rows: Iterable[Any], window: Window, into: EventSet | None = N
     zone or a date is invalid. This loop runs once per event of the day, so well-formed rows
     take a fast path: fields read by subscript (rows lacking one fall back to ``get``), exact
     type checks, and the C parser ``datetime.fromisoformat`` (faster than a regular expression
-    check, and exact) compared with aware bounds. Each kept event's values are filed under its
-    cell (see :meth:`EventSet.columns`) in the same pass.
+    check, and exact) compared with aware bounds. Each kept event is filed under its cell's
+    :class:`Columns` in the same pass.
     """
     result = into if into is not None else EventSet()
     seen = result.seen_ids
     remember = seen.add
     ignored = result.ignored
-    keep = result.events.append
     names = EVENT_NAMES
     parse_iso = datetime.fromisoformat
     since = datetime.fromtimestamp(window.since, UTC)
     until = datetime.fromtimestamp(window.until, UTC)
     infinity = math.inf
-    # tuple.__new__ skips the named tuple's Python-level __new__: the fields are already in order.
-    build, event = tuple.__new__, ReportingEvent
-    # Events appended some other way are filed first, so each event is filed exactly once.
-    cells = result.columns()
+    cells = result.cells
     find_cell = cells.get
-    try:
-        for row in rows:
-            if type(row) is not dict:
+    for row in rows:
+        if type(row) is not dict:
+            ignored.invalid += 1
+            continue
+        try:
+            row_id = row["id"]
+            name = row["name"]
+            value = row["value"]
+            created = row["created_at"]
+            business = row["value_in_business_hours"]
+            inbox_id = row["inbox_id"]
+            user_id = row["user_id"]
+        except KeyError:
+            get = row.get
+            row_id, name, value = get("id"), get("name"), get("value")
+            created, business = get("created_at"), get("value_in_business_hours")
+            inbox_id, user_id = get("inbox_id"), get("user_id")
+        if type(row_id) is not int:
+            ignored.invalid += 1
+            continue
+        if row_id in seen:
+            continue
+        remember(row_id)
+        if type(name) is not str or name not in names:  # a list or object would not hash
+            ignored.unknown_name += 1
+            continue
+        if type(value) is not float or not 0.0 <= value < infinity:
+            value = _number(value)
+            if value is None:
                 ignored.invalid += 1
                 continue
-            try:
-                row_id = row["id"]
-                name = row["name"]
-                value = row["value"]
-                created = row["created_at"]
-                business = row["value_in_business_hours"]
-                inbox_id = row["inbox_id"]
-                user_id = row["user_id"]
-            except KeyError:
-                get = row.get
-                row_id, name, value = get("id"), get("name"), get("value")
-                created, business = get("created_at"), get("value_in_business_hours")
-                inbox_id, user_id = get("inbox_id"), get("user_id")
-            if type(row_id) is not int:
-                ignored.invalid += 1
-                continue
-            if row_id in seen:
-                continue
-            remember(row_id)
-            if type(name) is not str or name not in names:  # a list or object would not hash
-                ignored.unknown_name += 1
-                continue
-            if type(value) is not float or not 0.0 <= value < infinity:
-                value = _number(value)
-                if value is None:
-                    ignored.invalid += 1
-                    continue
-            try:
-                # Comparing a time without a zone to the aware bounds raises TypeError.
-                inside = since <= parse_iso(created) < until
-            except (TypeError, ValueError):
-                ignored.invalid += 1
-                continue
-            if not inside:
-                ignored.outside_window += 1
-                continue
-            if business is not None and (
-                type(business) is not float or not 0.0 <= business < infinity
-            ):
-                business = _number(business)
-            if type(inbox_id) is not int:
-                inbox_id = None
-            if type(user_id) is not int:
-                user_id = None
-            keep(build(event, (row_id, name, value, business, inbox_id, user_id)))
-            key = (name, inbox_id, user_id)
-            cell = find_cell(key)
-            if cell is None:
-                cell = cells[key] = Columns()
-            cell.values.append(value)
-            if business is None:
-                cell.fallback.append(value)
-            else:
-                cell.business.append(business)
-    finally:
-        result.filed = len(result.events)  # every kept event was filed just after keeping it
+        try:
+            # Comparing a time without a zone to the aware bounds raises TypeError.
+            inside = since <= parse_iso(created) < until
+        except (TypeError, ValueError):
+            ignored.invalid += 1
+            continue
+        if not inside:
+            ignored.outside_window += 1
+            continue
+        if business is not None and (type(business) is not float or not 0.0 <= business < infinity):
+            business = _number(business)
+        if type(inbox_id) is not int:
+            inbox_id = None
+        if type(user_id) is not int:
+            user_id = None
+        key = (name, inbox_id, user_id)
+        cell = find_cell(key)
+        if cell is None:
+            cell = cells[key] = Columns()
+        cell.ids.append(row_id)
+        cell.values.append(value)
+        cell.hours.append(business)
     return result

@@ -5,10 +5,10 @@ percentiles and SLA compliance are what this digest adds. The summary is the onl
 digest is rendered from, so everything the email shows must be in it.
 
 Cost matters (a 100,000-event day must summarise in a fraction of the time parsing took). The
-events' values arrive filed by (name, inbox, agent) cell (``EventSet.columns``, filled while the
-rows were classified), so nothing here loops over events: each cell's lists are sorted once, SLA
-compliance is a binary search in them, and the inbox, agent and overall lists are merged from
-the cells' sorted runs.
+events arrive as columns per (name, inbox, agent) cell (``EventSet.cells``, filled while the
+rows were classified), so nothing here loops over events in Python: each cell's values are
+sorted once, SLA compliance is a binary search in them, and the inbox, agent and overall lists
+are merged from the cells' sorted runs.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from itertools import chain
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .events import COUNTED_NAMES, DURATION_NAMES
 from .exceptions import VerificationError
@@ -133,7 +133,16 @@ def _merged(runs: Iterable[list[float]]) -> list[float]:
     return merged
 
 
-def _met(cell: Columns, target: float, *, on_business_hours: bool) -> int:
+@dataclass(slots=True)
+class _Sorted:
+    """One cell's values in ascending order; ``fallback``: those of rows without business hours."""
+
+    values: list[float]
+    business: list[float]
+    fallback: list[float]
+
+
+def _met(cell: _Sorted, target: float, *, on_business_hours: bool) -> int:
     """Rows within ``target``: ``bisect`` in the sorted columns instead of a loop over rows."""
     if on_business_hours:
         # A row without a business-hours value is judged on its calendar value.
@@ -152,7 +161,7 @@ class _Scopes:
 
 def _add_metric(
     name: str,
-    cells: list[tuple[int | None, int | None, Columns]],
+    cells: list[tuple[int | None, int | None, _Sorted]],
     *,
     target: float | None,
     business_basis: bool,
@@ -160,8 +169,8 @@ def _add_metric(
     scopes: _Scopes,
 ) -> None:
     """Measure one duration metric for every scope by merging the sorted runs of its cells."""
-    by_inbox: defaultdict[int | None, list[tuple[Columns, int]]] = defaultdict(list)
-    by_agent: defaultdict[int | None, list[tuple[Columns, int]]] = defaultdict(list)
+    by_inbox: defaultdict[int | None, list[tuple[_Sorted, int]]] = defaultdict(list)
+    by_agent: defaultdict[int | None, list[tuple[_Sorted, int]]] = defaultdict(list)
     for inbox_id, user_id, cell in cells:
         met = 0
         if target is not None:
@@ -185,7 +194,7 @@ def _add_metric(
     )
 
 
-def _combined(group: list[tuple[Columns, int]]) -> _Rows:
+def _combined(group: list[tuple[_Sorted, int]]) -> _Rows:
     return _Rows(
         _merged(cell.values for cell, _ in group),
         _merged(cell.business for cell, _ in group),
@@ -193,22 +202,33 @@ def _combined(group: list[tuple[Columns, int]]) -> _Rows:
     )
 
 
+def _sorted_columns(cell: Columns) -> _Sorted:
+    """A cell's values sorted, its business-hours values apart from the rows that lack one."""
+    hours = cell.hours
+    if None in hours:
+        business = [value for value in hours if value is not None]
+        fallback = [value for value, h in zip(cell.values, hours, strict=True) if h is None]
+        fallback.sort()
+    else:
+        business = cast("list[float]", hours[:])
+        fallback = []
+    business.sort()
+    return _Sorted(sorted(cell.values), business, fallback)
+
+
 def _measure_all(
     events: EventSet, targets: SlaTargets, inbox_working_hours: Mapping[int, bool]
 ) -> _Scopes:
     scopes = _Scopes()
-    by_name: defaultdict[str, list[tuple[int | None, int | None, Columns]]] = defaultdict(list)
-    for (name, inbox_id, user_id), cell in events.columns().items():
+    by_name: defaultdict[str, list[tuple[int | None, int | None, _Sorted]]] = defaultdict(list)
+    for (name, inbox_id, user_id), cell in events.cells.items():
         if name in COUNTED_NAMES:
-            count = len(cell.values)
+            count = len(cell.ids)
             scopes.overall.counts[name] += count
             scopes.inboxes[inbox_id].counts[name] += count
             scopes.agents[user_id].counts[name] += count
         else:
-            cell.values.sort()
-            cell.business.sort()
-            cell.fallback.sort()
-            by_name[name].append((inbox_id, user_id, cell))
+            by_name[name].append((inbox_id, user_id, _sorted_columns(cell)))
     for name in DURATION_NAMES:
         _add_metric(
             name,
@@ -271,7 +291,7 @@ def build_summary(
     (deleted, departed) still get their rows, with ``name`` null. On the business-hours basis an
     inbox counts as having working hours unless ``inbox_working_hours`` says it has none.
     """
-    kept = events.events
+    kept = events.kept
     scopes = _measure_all(events, targets, inbox_working_hours)
     summary: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
@@ -283,7 +303,7 @@ def build_summary(
         "generated_at": _utc_text(generated_at),
         "source": {
             "base_url": base_url,
-            "events": len(kept),
+            "events": kept,
             "pages": pages,
             "complete": complete,
             "missing": missing,
@@ -296,7 +316,7 @@ def build_summary(
     }
     logger.debug(
         "summarised %d events of account %d on %s into %d inboxes and %d agents",
-        len(kept),
+        kept,
         account_id,
         summary["date"],
         len(scopes.inboxes),
