@@ -147,6 +147,10 @@ def _number(value: float, unit: str) -> str:
         return f"{value:.0f} MB"
     if unit == "×":
         return f"{value:.2f}×"
+    if unit == "ms":
+        return f"{value:.2f} ms"
+    if unit == "requests":
+        return f"{value:,.0f}"
     if unit == "s" and value < 10:
         return f"{value:.3f} s"
     return f"{value:.2f} {unit}".rstrip()

@@ -18,6 +18,7 @@ from . import (
     BenchmarkError,
     Figure,
     Profile,
+    aws_requests,
     coldstart,
     cpu,
     fetch,
@@ -37,6 +38,7 @@ MEASUREMENTS: tuple[tuple[str, Callable[[Profile], list[Figure]]], ...] = (
     ("CPU", cpu.measure),
     ("memory", memory.measure),
     ("cold start", coldstart.measure),
+    ("AWS requests", aws_requests.measure),
 )
 
 

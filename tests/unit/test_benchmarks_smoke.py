@@ -31,6 +31,9 @@ ROWS = (
     "cold start: import boto3 alone",
     "cold start: import the digest handler",
     "cold start: handler + what a run imports",
+    "client CPU per page (request, parse, classify)",
+    "AWS requests of one digest job",
+    "S3 PutObject client CPU per page",
 )
 
 
