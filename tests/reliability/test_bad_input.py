@@ -139,10 +139,6 @@ def test_an_unreadable_accounts_json_fails_the_dispatch_with_one_line(
     assert deployed.queued() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config.load_config lets json.loads' RecursionError escape (reported to its owner)",
-)
 def test_a_deeply_nested_accounts_json_fails_the_dispatch_with_one_line(
     deployed: Deployed, lambda_context: FakeLambdaContext
 ) -> None:
@@ -242,11 +238,6 @@ def test_a_malformed_manual_event_is_refused_with_one_line_and_queues_nothing(
     assert deployed.queued() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="window.report_window lets OverflowError escape for dates at the ends of the "
-    "calendar (reported to its owner)",
-)
 @pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31"])
 def test_a_date_at_the_end_of_the_calendar_is_refused_with_one_line(
     deployed: Deployed, lambda_context: FakeLambdaContext, day: str

@@ -522,3 +522,17 @@ def test_a_plain_http_base_url_flag_is_refused_with_the_flag_name() -> None:
         match=r"^--base-url: 'http://chat.acme.example' must use https \(plain http only for",
     ):
         validate_base_url("http://chat.acme.example", where="--base-url")
+
+
+def test_a_name_with_a_lone_surrogate_is_refused_for_its_entry_only() -> None:
+    # GIVEN a name that cannot be encoded as UTF-8 next to a good account
+    document = {"accounts": [account(name="Acme \udc80"), account(account_id=8, name="Good")]}
+    config = load_config(document, source=SOURCE)
+    # THEN the bad entry is reported and the other one survives
+    assert [a.account_id for a in config.accounts] == [8]
+    assert "lone surrogate" in config.errors[0]
+
+
+def test_a_document_nested_too_deeply_is_one_config_error() -> None:
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        load_config(b'{"accounts": ' + b"[" * 100_000, source=SOURCE)

@@ -97,3 +97,9 @@ def test_previous_day_is_taken_in_the_accounts_zone() -> None:
     moment = datetime(2026, 11, 21, 1, 0, tzinfo=UTC)
     assert previous_day(moment, "America/New_York") == date(2026, 11, 19)
     assert previous_day(moment, "Asia/Kolkata") == date(2026, 11, 20)
+
+
+def test_the_last_day_of_the_calendar_is_a_window_error_not_an_overflow() -> None:
+    # GIVEN 9999-12-31, whose end (the next midnight) no date can hold
+    with pytest.raises(WindowError, match="outside the range"):
+        report_window(date(9999, 12, 31), "UTC", now=LATER, allow_partial=True)

@@ -351,6 +351,8 @@ def _parse_document(data: bytes | str | Mapping[str, Any], *, source: str) -> Ma
             raise ConfigError(
                 f"{source}: is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
             ) from exc
+        except RecursionError as exc:
+            raise ConfigError(f"{source}: is not valid JSON (nested too deeply)") from exc
     else:
         document = data
     if not isinstance(document, Mapping):
@@ -438,6 +440,8 @@ def _check_name(value: Any) -> str | None:
         return f"name {value!r} must be a non-empty string of at most 200 characters"
     if any(ch in value for ch in "\r\n\0"):
         return f"name {value!r} contains line breaks"
+    if any("\ud800" <= ch <= "\udfff" for ch in value):
+        return f"name {value!r} contains a lone surrogate (not valid Unicode text)"
     return None
 
 

@@ -70,8 +70,13 @@ def report_window(
     ``now`` must be timezone-aware; it defaults to the current time.
     """
     zone = load_timezone(timezone_name)
-    since = _midnight(day, zone)
-    until = _midnight(day + timedelta(days=1), zone)
+    try:
+        since = _midnight(day, zone)
+        until = _midnight(day + timedelta(days=1), zone)
+    except (OverflowError, ValueError) as exc:
+        raise WindowError(
+            f"{day.isoformat()} is outside the range of dates that can be reported on"
+        ) from exc
     current = now if now is not None else datetime.now(tz=UTC)
     if current.tzinfo is None:
         raise ValueError("now must be timezone-aware")
