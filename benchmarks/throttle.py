@@ -8,7 +8,6 @@ previous run has spent (that case is in the README: the client recovers, but slo
 
 from __future__ import annotations
 
-import statistics
 import time
 from dataclasses import dataclass
 
@@ -85,9 +84,9 @@ def measure(profile: Profile) -> list[Figure]:
             unit="%",
             bound=THROTTLED_SHARE,
             detail=(
-                f"{run.throttled} of {run.requests} requests; worst run "
-                f"{max(r.throttled_percent for r in runs):.1f} %; "
-                f"median {statistics.median(r.throttled_percent for r in runs):.1f} %"
+                f"{run.throttled} of {run.requests} requests in the median run; all runs: "
+                + ", ".join(f"{r.throttled_percent:.1f}" for r in runs)
+                + " %"
             ),
         ),
     ]
