@@ -397,11 +397,6 @@ def test_an_unreadable_accounts_json_fails_the_dispatch_with_one_line_naming_it(
     assert deployed.queued() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dispatch.queue_jobs raises on a throttled SendMessageBatch without retrying it or "
-    "sending the later batches (reported to its owner)",
-)
 def test_a_throttled_sqs_batch_still_queues_every_job_exactly_once(
     deployed: Deployed, lambda_context: FakeLambdaContext
 ) -> None:

@@ -260,3 +260,47 @@ def test_a_sender_fault_is_not_retried() -> None:
         queue_jobs(november(1), sqs=sqs, queue_url="https://sqs.example/jobs", sleep=lambda s: None)
 
     assert len(sqs.calls) == 1
+
+
+class _RefusingQueue:
+    """An SQS client whose every batch is refused with one error code."""
+
+    def __init__(self, code: str, status: int) -> None:
+        self.calls = 0
+        self._error = {"Error": {"Code": code, "Message": "no"},
+                       "ResponseMetadata": {"HTTPStatusCode": status}}  # fmt: skip
+
+    def send_message_batch(self, **_: object) -> dict:
+        from botocore.exceptions import ClientError
+
+        self.calls += 1
+        raise ClientError(self._error, "SendMessageBatch")  # type: ignore[arg-type]
+
+
+def test_a_queue_that_denies_access_fails_at_once_without_retrying() -> None:
+    # GIVEN 25 jobs and a queue the function may not write to
+    from datetime import date
+
+    from sla_digest.dispatch import queue_jobs
+    from sla_digest.pipeline import DigestJob
+
+    jobs = [DigestJob(account_id=n, day=date(2026, 11, 20)) for n in range(1, 26)]
+    queue = _RefusingQueue("AccessDenied", 403)
+    # WHEN queued THEN one clear error after a single call: no later batch could succeed
+    with pytest.raises(QueueError, match="AccessDenied"):
+        queue_jobs(jobs, sqs=queue, queue_url="https://sqs.example/q", sleep=lambda _: None)  # type: ignore[arg-type]
+    assert queue.calls == 1
+
+
+def test_a_throttled_queue_is_retried_then_every_job_is_named() -> None:
+    from datetime import date
+
+    from sla_digest.dispatch import queue_jobs
+    from sla_digest.pipeline import DigestJob
+
+    jobs = [DigestJob(account_id=n, day=date(2026, 11, 20)) for n in range(1, 13)]
+    queue = _RefusingQueue("ThrottlingException", 400)
+    with pytest.raises(QueueError, match=r"^12 of 12 jobs could not be queued"):
+        queue_jobs(jobs, sqs=queue, queue_url="https://sqs.example/q", sleep=lambda _: None)  # type: ignore[arg-type]
+    # two batches, three attempts each
+    assert queue.calls == 6

@@ -306,14 +306,24 @@ def queue_jobs(
 ) -> int:
     """Send the jobs in batches of ten, retrying entries SQS reports as failed; returns the count.
 
-    Entries that still fail after ``attempts`` tries (or that SQS blames on the sender) raise
-    :class:`QueueError` naming the jobs, after every other batch was sent.
+    Entries (or whole batches refused by throttling, a 5xx or the network) that still fail
+    after ``attempts`` tries, and entries SQS blames on the sender, raise :class:`QueueError`
+    naming the jobs, after every other batch was sent. Other refusals (access denied, no such
+    queue) raise at once: no later batch could succeed either.
     """
     failed: list[str] = []
     for start in range(0, len(jobs), _BATCH):
         pending = {str(i): job for i, job in enumerate(jobs[start : start + _BATCH])}
         for attempt in range(1, attempts + 1):
-            response = _send_batch(sqs, queue_url, pending)
+            try:
+                response = _send_batch(sqs, queue_url, pending)
+            except _TransientQueueError as exc:
+                if attempt == attempts:
+                    failed.extend(f"{job.account_id}/{job.day} ({exc})" for job in pending.values())
+                    break
+                logger.warning("SQS refused a batch of %d jobs (%s); retrying", len(pending), exc)
+                sleep(0.2 * 2 ** (attempt - 1))
+                continue
             retry: dict[str, DigestJob] = {}
             for failure in response.get("Failed", []):
                 job = pending[failure["Id"]]
@@ -335,6 +345,24 @@ def queue_jobs(
     return len(jobs)
 
 
+class _TransientQueueError(Exception):
+    """A whole batch refused for a reason that may pass (throttling, a 5xx, the network)."""
+
+
+_TRANSIENT_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "ServiceUnavailable",
+        "InternalError",
+        "InternalFailure",
+        "KMS.ThrottlingException",
+    }
+)
+
+
 def _send_batch(sqs: SQSClient, queue_url: str, pending: Mapping[str, DigestJob]) -> Any:
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -343,8 +371,14 @@ def _send_batch(sqs: SQSClient, queue_url: str, pending: Mapping[str, DigestJob]
             QueueUrl=queue_url,
             Entries=[{"Id": key, "MessageBody": job.to_body()} for key, job in pending.items()],
         )
-    except (ClientError, BotoCoreError) as exc:
-        raise QueueError(f"jobs could not be queued on {queue_url}: {exc}") from exc
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if code in _TRANSIENT_CODES or status >= 500:
+            raise _TransientQueueError(code or f"HTTP {status}") from exc
+        raise QueueError(f"jobs could not be queued on {queue_url}: {code or exc}") from exc
+    except BotoCoreError as exc:
+        raise _TransientQueueError(type(exc).__name__) from exc
 
 
 # --- the handler's one call ----------------------------------------------------------------------
