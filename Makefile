@@ -37,7 +37,7 @@ demo: $(STAMP) ## Run the whole pipeline against the bundled sandbox (no AWS acc
 
 test: lint ## Install everything, lint, and run the full test suite
 	@scripts/ensure-chromium
-	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup
+	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup -m "not slow"
 
 lint: $(STAMP) ## ruff (lint and format check) and mypy
 	$(VENV)/bin/ruff check .
@@ -51,8 +51,8 @@ format: $(STAMP) ## Apply ruff's fixes and formatting
 bench: $(STAMP) ## Measure the targets of the design (fetch, throttling, CPU, memory, cold start)
 	$(VENV)/bin/python -m benchmarks
 
-soak: $(STAMP) ## The long load and fault runs
-	$(VENV)/bin/python -m pytest -m slow -n 2
+soak: $(STAMP) ## The long load and fault runs (tests marked slow)
+	$(VENV)/bin/python -m pytest -m slow -n 2 --dist loadgroup
 
 requirements: $(STAMP) ## Regenerate layers/shared/requirements.txt from uv.lock
 	$(UV) export --frozen --no-dev --no-emit-project --no-hashes --quiet -o layers/shared/requirements.txt

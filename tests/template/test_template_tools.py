@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 # One worker runs them all, so each tool runs once even under pytest-xdist.
-pytestmark = [pytest.mark.template, pytest.mark.slow, pytest.mark.xdist_group("sam-tools")]
+pytestmark = [pytest.mark.template, pytest.mark.xdist_group("sam-tools")]
 
 AARCH64 = 0xB7  # ELF e_machine of 64-bit ARM
 

@@ -111,3 +111,10 @@ def test_timestamps_in_other_iso_forms_are_still_placed_by_their_instant() -> No
     assert [e.id for e in result.events] == [1]
     assert result.ignored.outside_window == 1
     assert result.ignored.invalid == 2
+
+
+def test_a_name_that_is_not_a_string_counts_as_unknown_not_a_crash() -> None:
+    rows = [row(1, name=["first_response"]), row(2, name={"x": 1}), row(3)]  # type: ignore[arg-type]
+    result = classify_rows(rows, WINDOW)
+    assert result.kept == 1
+    assert result.ignored.unknown_name == 2

@@ -432,7 +432,7 @@ def process_job(
         account_id=job.account_id,
         date=job.day.isoformat(),
         status=status,
-        events=len(result.fetch.events.events),
+        events=result.fetch.events.kept,
         pages=len(result.fetch.pages),
         retries=stats.retries,
         complete=result.fetch.complete,
