@@ -188,12 +188,15 @@ def test_ses_throttling_fails_the_job_and_the_retry_sends_the_one_email(
     assert ses_raw_messages() == []
     assert MARKER not in deployed.archived_keys()
     assert deployed.dynamodb.scan(TableName=TABLE)["Items"] == []
+    asked = account_7.stats.reporting_requests
     # WHEN SQS delivers it again, and then once more (at least once)
     assert handle(app, lambda_context, ("m-1", job(7))) == []
     assert handle(app, lambda_context, ("m-1", job(7))) == []
     # THEN exactly one email went out
     assert len(ses_raw_messages()) == 1
     assert MARKER in deployed.archived_keys()
+    # AND the retry sent the archived digest without asking Chatwoot for the day again
+    assert account_7.stats.reporting_requests == asked
 
 
 def test_ses_rejecting_the_message_fails_each_try_clearly_until_fixed_then_sends_once(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from .aws import AwsClients
     from .chatwoot import ChatwootClient, FetchResult
-    from .config import Settings
+    from .config import AccountConfig, Settings
     from .mail import DeliveryResult, Mailer
 
 __all__ = [
@@ -398,6 +398,13 @@ def process_job(
     if not job.force and delivered(day_archive):
         logger.info("digest already delivered; nothing to do", extra=_job_extra(job))
         return JobOutcome(job.account_id, job.day.isoformat(), "skipped")
+    mailer = SesMailer(sesv2=clients.sesv2)
+    if not job.force:
+        archived = _deliver_archived(
+            job, account, day_archive, settings=settings, mailer=mailer, clients=clients, now=now
+        )
+        if archived is not None:
+            return replace(archived, seconds=time.monotonic() - started)
     previous = DayArchive(store, job.account_id, job.day - timedelta(days=1)).summary()
     token = read_token(account.token_secret, clients=clients)
     request = DayRequest(
@@ -418,7 +425,7 @@ def process_job(
             archive=day_archive,
             templates_dir=settings.templates_dir,
             previous=previous,
-            mailer=SesMailer(sesv2=clients.sesv2),
+            mailer=mailer,
             sender=settings.sender_address,
             idempotency_table=settings.idempotency_table,
             force=job.force,
@@ -437,6 +444,62 @@ def process_job(
         retries=stats.retries,
         complete=result.fetch.complete,
         seconds=time.monotonic() - started,
+    )
+
+
+def _deliver_archived(
+    job: DigestJob,
+    account: AccountConfig,
+    day: DayArchive,
+    *,
+    settings: Settings,
+    mailer: Mailer,
+    clients: AwsClients,
+    now: datetime | None,
+) -> JobOutcome | None:
+    """Send a day that was fully archived but not delivered (its send failed), without Chatwoot.
+
+    A retry after SES throttled or rejected the message would otherwise fetch the whole day
+    again; the archived summary renders to the same digest byte for byte. An incomplete day is
+    fetched again instead, in case the gap has closed.
+    """
+    manifest = day.manifest()
+    summary = day.summary() if manifest is not None and manifest.get("complete") else None
+    if summary is None:
+        return None
+    logger.info(
+        "delivering the archived digest; Chatwoot is not asked again", extra=_job_extra(job)
+    )
+    digest = render_digest(
+        summary, templates_dir=settings.templates_dir, archive_location=day.location()
+    )
+    request = DayRequest(
+        account_id=account.account_id,
+        base_url=account.base_url,
+        timezone=account.timezone,
+        day=job.day,
+        account_name=account.name,
+        recipients=tuple(account.recipients),
+    )
+    delivery = _deliver(
+        request,
+        digest,
+        archive=day,
+        mailer=mailer,
+        sender=settings.sender_address,
+        idempotency_table=settings.idempotency_table,
+        force=False,
+        dynamodb=clients.dynamodb,
+        now=now or datetime.now(tz=UTC),
+    )
+    source = summary["source"]
+    return JobOutcome(
+        account_id=job.account_id,
+        date=job.day.isoformat(),
+        status="duplicate" if delivery.duplicate else "sent",
+        events=int(source["events"]),
+        pages=int(source["pages"]),
+        complete=bool(source["complete"]),
     )
 
 
