@@ -247,17 +247,7 @@ def _run_config(args: argparse.Namespace) -> int:
     delivery = _Delivery(send=args.send, sender=args.sender, outbox=Path(args.out) / "outbox")
     for account in accounts:
         day = args.date or previous_day(datetime.now(tz=UTC), account.timezone)
-        request = DayRequest(
-            account_id=account.account_id,
-            account_name=account.name,
-            base_url=account.base_url,
-            timezone=account.timezone,
-            day=day,
-            targets=account.explicit_targets,
-            sla_policy=account.sla_policy,
-            fallback_targets=account.default_targets,
-            recipients=tuple(account.recipients),
-        )
+        request = DayRequest.for_account(account, day)
         previous = DayArchive(store, account.account_id, day - timedelta(days=1)).summary()
         try:
             result = _run_one(

@@ -108,6 +108,21 @@ class DayRequest:
     fallback_targets: SlaTargets | None = None
     recipients: tuple[str, ...] = ()
 
+    @classmethod
+    def for_account(cls, account: AccountConfig, day: date) -> DayRequest:
+        """The request of one configured account (``accounts.json``) for ``day``."""
+        return cls(
+            account_id=account.account_id,
+            account_name=account.name,
+            base_url=account.base_url,
+            timezone=account.timezone,
+            day=day,
+            targets=account.explicit_targets,
+            sla_policy=account.sla_policy,
+            fallback_targets=account.default_targets,
+            recipients=tuple(account.recipients),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
@@ -407,17 +422,7 @@ def process_job(
             return replace(archived, seconds=time.monotonic() - started)
     previous = DayArchive(store, job.account_id, job.day - timedelta(days=1)).summary()
     token = read_token(account.token_secret, clients=clients)
-    request = DayRequest(
-        account_id=account.account_id,
-        account_name=account.name,
-        base_url=account.base_url,
-        timezone=account.timezone,
-        day=job.day,
-        targets=account.explicit_targets,
-        sla_policy=account.sla_policy,
-        fallback_targets=account.default_targets,
-        recipients=tuple(account.recipients),
-    )
+    request = DayRequest.for_account(account, job.day)
     with ChatwootClient(account.base_url, token, session=session) as client:
         result = run_account_day(
             request,
@@ -473,16 +478,8 @@ def _deliver_archived(
     digest = render_digest(
         summary, templates_dir=settings.templates_dir, archive_location=day.location()
     )
-    request = DayRequest(
-        account_id=account.account_id,
-        base_url=account.base_url,
-        timezone=account.timezone,
-        day=job.day,
-        account_name=account.name,
-        recipients=tuple(account.recipients),
-    )
     delivery = _deliver(
-        request,
+        DayRequest.for_account(account, job.day),
         digest,
         archive=day,
         mailer=mailer,
