@@ -11,21 +11,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import time
 from base64 import b64encode
 from collections import Counter
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+
+from sla_digest.demo import fake_aws_environment
 
 from . import ROOT, BenchmarkError, Figure, Profile
 from ._sandbox import SandboxProcess
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    pass
 
 __all__ = ["count_requests", "measure", "put_cpu_seconds"]
 
@@ -34,28 +34,6 @@ BUCKET = "sla-digest-benchmark"
 TABLE = "sla-digest-benchmark-idempotency"
 SENDER = "digest@example.com"
 SECRET = "sla-digest/benchmark"  # the name of a secret, not its value
-_FAKE = {
-    "AWS_ACCESS_KEY_ID": "benchmark",
-    "AWS_SECRET_ACCESS_KEY": "benchmark",
-    "AWS_SESSION_TOKEN": "benchmark",
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_REGION": REGION,
-}
-
-
-@contextmanager
-def _fake_credentials() -> Iterator[None]:
-    """Credentials for the emulated services; whatever the shell held is restored after."""
-    saved = {name: os.environ.get(name) for name in _FAKE}
-    os.environ.update(_FAKE)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _set_up(session: Any, base_url: str, token: str) -> None:
@@ -101,7 +79,7 @@ def count_requests(profile: Profile) -> tuple[Counter[str], int]:
         service, operation = event_name.split(".", 2)[1:]
         counts[f"{service}:{operation}"] += 1
 
-    with sandbox as base_url, _fake_credentials(), mock_aws():
+    with sandbox as base_url, fake_aws_environment(REGION), mock_aws():
         session = boto3.session.Session(region_name=REGION)
         _set_up(session, base_url, sandbox.token)
         clients = AwsClients(session=boto3.session.Session(region_name=REGION))

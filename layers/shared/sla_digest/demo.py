@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
-__all__ = ["run_demo"]
+__all__ = ["fake_aws_environment", "run_demo"]
 
 REGION = "eu-west-1"
 BUCKET = "sla-digest-demo-archive"
@@ -39,14 +39,14 @@ class DemoResult:
 
 
 @contextmanager
-def _fake_aws_environment() -> Iterator[None]:
+def fake_aws_environment(region: str = REGION) -> Iterator[None]:
     """Credentials and region for the emulated services; the caller's are restored after."""
     values = {
-        "AWS_ACCESS_KEY_ID": "demo",
-        "AWS_SECRET_ACCESS_KEY": "demo",
-        "AWS_SESSION_TOKEN": "demo",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "emulated",
+        "AWS_SECRET_ACCESS_KEY": "emulated",
+        "AWS_SESSION_TOKEN": "emulated",
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
     }
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
@@ -92,7 +92,7 @@ def run_demo(out: Path, *, templates_dir: Path, say: Callable[[str], None]) -> i
     from .sandbox import SandboxOptions, SandboxServer
 
     options = SandboxOptions(events=1200, latency=0.005, shuffle_ties=True, fault_rate=0.05)
-    with SandboxServer(options) as server, _fake_aws_environment(), mock_aws():
+    with SandboxServer(options) as server, fake_aws_environment(), mock_aws():
         say(
             f"sandbox Chatwoot on {server.base_url} (account {options.account_id}, "
             f"{options.timezone}); AWS services emulated in-process"
