@@ -378,3 +378,24 @@ def test_missing_templates_folder_is_reported_by_path(tmp_path: Path) -> None:
     # THEN the error names the missing template
     with pytest.raises(RenderError, match=r"digest\.html\.j2"):
         render_digest(load("acme-2026-11-20.json"), templates_dir=tmp_path, archive_location="x")
+
+
+def test_an_incomplete_day_with_no_measurable_gap_says_the_data_changed() -> None:
+    # GIVEN a summary marked incomplete whose gap could not be measured (missing 0)
+    import copy
+    import json
+    from pathlib import Path
+
+    from sla_digest.render import render_digest
+
+    root = Path(__file__).resolve().parents[2]
+    fixture = next((root / "tests" / "fixtures" / "summaries").glob("acme-*.json"))
+    summary = copy.deepcopy(json.loads(fixture.read_text()))
+    summary["source"]["complete"] = False
+    summary["source"]["missing"] = 0
+    # WHEN rendered
+    digest = render_digest(summary, templates_dir=root / "templates", archive_location="x")
+    # THEN both parts warn that the data changed, and never claim "0 events" were missing
+    for part in (digest.html, digest.text):
+        assert "data changed while it was fetched" in part
+        assert "0 events reported by Chatwoot" not in part

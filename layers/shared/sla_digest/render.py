@@ -497,6 +497,12 @@ def _missing_text(missing: Any) -> str:
     if isinstance(missing, bool) or missing is None:
         return "some events could not be fetched"
     if isinstance(missing, int):
+        if missing <= 0:
+            # Rows were written or deleted faster than the passes could settle: Chatwoot's count
+            # no longer exceeds what was fetched, but the snapshot is not consistent either.
+            return (
+                "the data in Chatwoot changed while it was fetched, so some events may be missing"
+            )
         noun = "event" if missing == 1 else "events"
         return f"{missing:,} {noun} reported by Chatwoot could not be fetched"
     if isinstance(missing, Mapping):
