@@ -397,5 +397,5 @@ def test_an_incomplete_day_with_no_measurable_gap_says_the_data_changed() -> Non
     digest = render_digest(summary, templates_dir=root / "templates", archive_location="x")
     # THEN both parts warn that the data changed, and never claim "0 events" were missing
     for part in (digest.html, digest.text):
-        assert "data changed while it was fetched" in part
+        assert "the data in Chatwoot changed while it was fetched" in part
         assert "0 events reported by Chatwoot" not in part
