@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.fixtures.aws import set_template_globals
+
 if TYPE_CHECKING:
     from collections.abc import Callable
     from types import ModuleType
@@ -49,18 +51,7 @@ def lambda_context() -> FakeLambdaContext:
 @pytest.fixture(autouse=True)
 def _powertools_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """What the template's Globals set for both functions."""
-    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "sla-digest")
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "SlaDigest")
-    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "INFO")
-    for name in (
-        "ARCHIVE_BUCKET",
-        "CONFIG_KEY",
-        "JOBS_QUEUE_URL",
-        "IDEMPOTENCY_TABLE",
-        "SENDER_ADDRESS",
-        "TEMPLATES_DIR",
-    ):
-        monkeypatch.delenv(name, raising=False)
+    set_template_globals(monkeypatch, log_level="INFO")
 
 
 @pytest.fixture

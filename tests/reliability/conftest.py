@@ -27,7 +27,7 @@ from sla_digest.chatwoot import ChatwootClient, RetryPolicy
 from sla_digest.mail import OutboxMailer
 from sla_digest.pipeline import DayRequest, RunResult, run_account_day
 from sla_digest.sandbox import SandboxOptions, SandboxServer
-from tests.fixtures.aws import REGION
+from tests.fixtures.aws import REGION, set_template_globals
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -377,20 +377,9 @@ class FakeLambdaContext:
 
 @pytest.fixture
 def powertools_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """What the template's Globals set, and none of the functions' own variables yet."""
-    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "sla-digest")
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "SlaDigest")
-    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "DEBUG")
+    """The template's Globals at DEBUG (every log line is watched for the token), no tracing."""
+    set_template_globals(monkeypatch, log_level="DEBUG")
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
-    for name in (
-        "ARCHIVE_BUCKET",
-        "CONFIG_KEY",
-        "JOBS_QUEUE_URL",
-        "IDEMPOTENCY_TABLE",
-        "SENDER_ADDRESS",
-        "TEMPLATES_DIR",
-    ):
-        monkeypatch.delenv(name, raising=False)
 
 
 def load_function(name: str) -> ModuleType:
