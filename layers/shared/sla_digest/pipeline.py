@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from .aws import AwsClients
-    from .chatwoot import ChatwootClient, FetchResult
+    from .chatwoot import AccountContext, ChatwootClient, FetchResult
     from .config import AccountConfig, Settings
     from .mail import DeliveryResult, Mailer
 
@@ -130,7 +130,6 @@ class RunResult:
     digest: Digest
     fetch: FetchResult
     delivery: DeliveryResult | None
-    location: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +156,15 @@ class JobOutcome:
             "complete": self.complete,
             "seconds": round(self.seconds, 3),
         }
+
+
+def _names(context: AccountContext) -> dict[str, Any]:
+    """The context as ``build_summary`` takes it: names and which inboxes keep working hours."""
+    return {
+        "inbox_names": {i: box.name for i, box in context.inboxes.items() if box.name is not None},
+        "inbox_working_hours": {i: box.working_hours_enabled for i, box in context.inboxes.items()},
+        "agent_names": {i: a.name for i, a in context.agents.items() if a.name is not None},
+    }
 
 
 def _query(account_id: int, window: Window) -> dict[str, Any]:
@@ -250,11 +258,7 @@ def run_account_day(
         complete=fetch.complete,
         missing=fetch.missing,
         targets=targets,
-        inbox_names={i: box.name for i, box in context.inboxes.items() if box.name is not None},
-        inbox_working_hours={
-            i: inbox.working_hours_enabled for i, inbox in context.inboxes.items()
-        },
-        agent_names={i: a.name for i, a in context.agents.items() if a.name is not None},
+        **_names(context),
         previous=previous,
         generated_at=current,
     )
@@ -277,9 +281,7 @@ def run_account_day(
             dynamodb=dynamodb,
             now=current,
         )
-    return RunResult(
-        summary=summary, digest=digest, fetch=fetch, delivery=delivery, location=archive.location()
-    )
+    return RunResult(summary=summary, digest=digest, fetch=fetch, delivery=delivery)
 
 
 def _deliver(
@@ -376,18 +378,10 @@ def rebuild_summary(archive: DayArchive, stored: Mapping[str, Any]) -> dict[str,
         complete=bool(manifest.get("complete", True)),
         missing=int(manifest.get("missing", 0)),
         targets=targets_from_summary(stored),
-        inbox_names={i: box.name for i, box in context.inboxes.items() if box.name is not None},
-        inbox_working_hours={
-            i: inbox.working_hours_enabled for i, inbox in context.inboxes.items()
-        },
-        agent_names={i: a.name for i, a in context.agents.items() if a.name is not None},
-        previous=_previous_as_summary(stored.get("previous")),
+        **_names(context),
+        previous=stored.get("previous"),
         generated_at=datetime.fromisoformat(stored["generated_at"]),
     )
-
-
-def _previous_as_summary(previous: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-    return None if previous is None else {"date": previous["date"], "overall": previous["overall"]}
 
 
 def process_job(
