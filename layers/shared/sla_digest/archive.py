@@ -781,13 +781,14 @@ class DayArchive:
             )
         return doc
 
-    def page_bodies(self) -> Iterator[tuple[int, bytes]]:
+    def page_bodies(self, manifest: Mapping[str, Any] | None = None) -> Iterator[tuple[int, bytes]]:
         """Every page the manifest lists, in order, each checked against its sha256.
 
         Pages are read a few dozen at a time on several threads, so S3 latency is paid once
-        per batch rather than once per page, while memory stays bounded.
+        per batch rather than once per page, while memory stays bounded. A caller that holds
+        the manifest already passes it, saving a read.
         """
-        items = _manifest_items(self._require_manifest(), "pages")
+        items = _manifest_items(manifest or self._require_manifest())
         for start in range(0, len(items), _READ_BATCH):
             batch = items[start : start + _READ_BATCH]
             keys = [self.page_key(item["page"]) for item in batch]
@@ -798,9 +799,9 @@ class DayArchive:
                     )
                 yield item["page"], body
 
-    def resources(self) -> dict[str, bytes]:
+    def resources(self, manifest: Mapping[str, Any] | None = None) -> dict[str, bytes]:
         """The raw context bodies the manifest lists, each checked against its sha256."""
-        listed = self._require_manifest().get("resources") or {}
+        listed = (manifest or self._require_manifest()).get("resources") or {}
         bodies: dict[str, bytes] = {}
         for name, item in sorted(listed.items()):
             key = self.resource_key(name)
@@ -916,12 +917,12 @@ def _map[T, R](function: Callable[[T], R], items: Sequence[T]) -> list[R]:
         return list(pool.map(function, items))
 
 
-def _manifest_items(manifest: Mapping[str, Any], name: str) -> list[dict[str, Any]]:
-    items = manifest.get(name)
+def _manifest_items(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
+    items = manifest.get("pages")
     if not isinstance(items, list) or not all(
         isinstance(item, dict) and isinstance(item.get("page"), int) for item in items
     ):
-        raise ArchiveError(f"the manifest's {name!r} is not a list of pages")
+        raise ArchiveError("the manifest's 'pages' is not a list of pages")
     return items
 
 
@@ -950,7 +951,7 @@ def check_day(day: DayArchive) -> list[str]:
             f"this tool reads version {MANIFEST_VERSION}"
         )
     try:
-        pages = _manifest_items(manifest, "pages")
+        pages = _manifest_items(manifest)
     except ArchiveError as exc:
         return [*problems, f"{archive.uri(day.manifest_key)}: {exc}"]
     resources = manifest.get("resources") or {}
@@ -974,20 +975,23 @@ def check_day(day: DayArchive) -> list[str]:
     for label, key, _ in expected:
         if key not in stored:
             problems.append(f"{label} is listed in the manifest but missing: {archive.uri(key)}")
-    bodies = _map(lambda entry: archive.get(entry[1]), present)
-    for (label, key, item), body in zip(present, bodies, strict=True):
-        listed_size = item.get("bytes") if isinstance(item, dict) else None
-        listed_sha = item.get("sha256") if isinstance(item, dict) else None
-        if len(body) != listed_size:
-            problems.append(
-                f"{label} has {len(body)} bytes but the manifest says {listed_size}: "
-                f"{archive.uri(key)}"
-            )
-        elif _sha256(body) != listed_sha:
-            problems.append(
-                f"{label} does not match its sha256 in the manifest (its content changed): "
-                f"{archive.uri(key)}"
-            )
+    # In batches, as page_bodies reads, so a 4,000-page day is never in memory at once.
+    for start in range(0, len(present), _READ_BATCH):
+        batch = present[start : start + _READ_BATCH]
+        bodies = _map(lambda entry: archive.get(entry[1]), batch)
+        for (label, key, item), body in zip(batch, bodies, strict=True):
+            listed_size = item.get("bytes") if isinstance(item, dict) else None
+            listed_sha = item.get("sha256") if isinstance(item, dict) else None
+            if len(body) != listed_size:
+                problems.append(
+                    f"{label} has {len(body)} bytes but the manifest says {listed_size}: "
+                    f"{archive.uri(key)}"
+                )
+            elif _sha256(body) != listed_sha:
+                problems.append(
+                    f"{label} does not match its sha256 in the manifest (its content changed): "
+                    f"{archive.uri(key)}"
+                )
 
     known = {key for _, key, _ in expected} | {day.manifest_key}
     for key in sorted(stored - known):

@@ -97,10 +97,10 @@ class EventSet:
     :func:`classify_rows` while each row is still in the CPU cache: holding a record object
     per event, or reading 100,000 scattered records again later, costs more than parsing the
     rows did. :attr:`events` gives them as :class:`ReportingEvent` records, ordered by id,
-    built when first asked for.
+    built when asked for.
     """
 
-    __slots__ = ("_records", "cells", "ignored", "seen_ids")
+    __slots__ = ("cells", "ignored", "seen_ids")
 
     def __init__(
         self,
@@ -111,7 +111,6 @@ class EventSet:
         self.cells: dict[CellKey, Columns] = {}
         self.ignored = ignored if ignored is not None else Ignored()
         self.seen_ids = seen_ids if seen_ids is not None else set()
-        self._records: list[ReportingEvent] | None = None
         for event in events:
             self.add(event)
 
@@ -140,16 +139,13 @@ class EventSet:
 
     @property
     def events(self) -> list[ReportingEvent]:
-        """The kept events as records, by id (a view: changing the list changes nothing)."""
-        records = self._records
-        if records is None or len(records) != self.kept:
-            records = [
-                ReportingEvent(event_id, name, value, hours, inbox_id, user_id)
-                for (name, inbox_id, user_id), cell in self.cells.items()
-                for event_id, value, hours in zip(cell.ids, cell.values, cell.hours, strict=True)
-            ]
-            records.sort(key=_by_id)
-            self._records = records
+        """The kept events as records, by id: a new list each time (the cells stay the truth)."""
+        records = [
+            ReportingEvent(event_id, name, value, hours, inbox_id, user_id)
+            for (name, inbox_id, user_id), cell in self.cells.items()
+            for event_id, value, hours in zip(cell.ids, cell.values, cell.hours, strict=True)
+        ]
+        records.sort(key=_by_id)
         return records
 
 

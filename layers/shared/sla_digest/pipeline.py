@@ -361,13 +361,13 @@ def rebuild_summary(archive: DayArchive, stored: Mapping[str, Any]) -> dict[str,
         until=int(manifest["window"]["until"]),
     )
     events = EventSet()
-    for _number, body in archive.page_bodies():
+    for _number, body in archive.page_bodies(manifest):
         try:
             payload = json.loads(body)["payload"]
         except (ValueError, KeyError, TypeError) as exc:
             raise VerificationError([f"archived page {_number} is not a Chatwoot page"]) from exc
         classify_rows(payload, window, into=events)
-    context = AccountContext.from_raw(archive.resources())
+    context = AccountContext.from_raw(archive.resources(manifest))
     return build_summary(
         account_id=int(manifest["account_id"]),
         account_name=stored.get("account_name"),
