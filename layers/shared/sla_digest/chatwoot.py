@@ -776,7 +776,6 @@ class ChatwootClient:
             pool.shutdown(wait=True, cancel_futures=True)
         run.stats.elapsed = self._clock() - started
         run.stats.rate = self._pacer.rate
-        result.stats = run.stats
         return result
 
     # ── internals ─────────────────────────────────────────────────────────────────────────────
@@ -985,7 +984,6 @@ class _Fetch:
         self, pool: ThreadPoolExecutor, context: Mapping[str, Future[bytes | None]] | None
     ) -> FetchResult:
         self.pool = pool
-        state = _Pass(self.main)
         fetched_context: AccountContext | None = None
         for number in range(1, _MAX_PASSES + 1):
             state = _Pass(self.main)
@@ -1115,7 +1113,7 @@ class _Fetch:
         results: dict[tuple[_Query, int], _Got] = {}
         queue = deque(wanted)
         self.total += len(wanted)
-        futures: dict[Future[tuple[bytes, _EventsBody] | None], tuple[_Query, int]] = {}
+        futures: dict[Future[tuple[bytes, _EventsBody] | None], tuple[_Query, int, Params]] = {}
 
         def settle(query: _Query, page: int, page_obj: Page, parsed: _EventsBody) -> None:
             got = results[query, page] = self._accept(state, query, page, page_obj, parsed)
@@ -1146,18 +1144,18 @@ class _Fetch:
                         what,
                         _parse_events,
                     )
-                    futures[future] = (query, page)
+                    futures[future] = (query, page, params)
                 if not futures:
                     break
                 finished, _ = wait(futures, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    query, page = futures.pop(future)
+                    query, page, params = futures.pop(future)
                     answer = future.result()
                     assert answer is not None  # 404 is final for reporting_events
                     body, parsed = answer
                     page_obj = Page(
                         number=self._number(query, page, main=main),
-                        params=query.params(page),
+                        params=params,
                         body=body,
                         rows=len(parsed.payload),
                         count=parsed.count,

@@ -20,6 +20,7 @@ spaces request *starts*:
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -97,7 +98,7 @@ class RateController:
         self._next_slot = float("-inf")
         self._accepted: deque[float] = deque()
         self._answers: deque[bool] = deque(maxlen=self._policy.sample)
-        self._last_cut: float | None = None
+        self._last_cut = -math.inf  # no cut yet
         self._binding_at = float("-inf")
         self._capacity_unknown = False
 
@@ -137,7 +138,7 @@ class RateController:
             self._forget(now)
             if self._rate is None or now - self._binding_at > policy.lookback:
                 return
-            if self._last_cut is not None and now - self._last_cut < policy.cooldown:
+            if now - self._last_cut < policy.cooldown:
                 return
             step = policy.unknown_growth if self._capacity_unknown else policy.growth
             rate = self._rate + step
@@ -151,7 +152,7 @@ class RateController:
             self._answers.append(True)
             if sum(self._answers) < policy.corroborate:
                 return
-            if self._last_cut is not None and now - self._last_cut < policy.cooldown:
+            if now - self._last_cut < policy.cooldown:
                 return
             self._forget(now)
             measured = len(self._accepted) / policy.lookback
