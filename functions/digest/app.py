@@ -7,7 +7,6 @@ A record that fails (a malformed body, Chatwoot down, a bad token) is reported i
 from __future__ import annotations
 
 import functools
-import logging
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -33,8 +32,7 @@ if TYPE_CHECKING:
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-# The package logger: every sla_digest.* module logs through it as the same JSON.
-logging.getLogger("sla_digest")
+# Every sla_digest.* module logs through the package logger, as the same JSON.
 copy_config_to_registered_loggers(source_logger=logger, include={"sla_digest"})
 
 processor = BatchProcessor(event_type=EventType.SQS)

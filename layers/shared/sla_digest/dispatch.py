@@ -316,18 +316,14 @@ def queue_jobs(
         pending = {str(i): job for i, job in enumerate(jobs[start : start + _BATCH])}
         for attempt in range(1, attempts + 1):
             try:
-                response = _send_batch(sqs, queue_url, pending)
+                failures = _send_batch(sqs, queue_url, pending).get("Failed", [])
             except _TransientQueueError as exc:
-                if attempt == attempts:
-                    failed.extend(f"{job.account_id}/{job.day} ({exc})" for job in pending.values())
-                    break
-                logger.warning("SQS refused a batch of %d jobs (%s); retrying", len(pending), exc)
-                sleep(0.2 * 2 ** (attempt - 1))
-                continue
+                # A batch refused whole fails each of its entries, for the same retry below.
+                failures = [{"Id": key, "Code": str(exc)} for key in pending]
             retry: dict[str, DigestJob] = {}
-            for failure in response.get("Failed", []):
+            for failure in failures:
                 job = pending[failure["Id"]]
-                reason = f"{failure.get('Code', 'error')}"
+                reason = failure.get("Code", "error")
                 if failure.get("SenderFault") or attempt == attempts:
                     failed.append(f"{job.account_id}/{job.day} ({reason})")
                 else:
@@ -418,17 +414,18 @@ def handle_dispatch_event(
     for line in plan.skipped:
         logger.info("skipped: %s", line)
     queued = queue_jobs(plan.jobs, sqs=clients.sqs, queue_url=settings.jobs_queue_url)
+    names = [_job_name(job) for job in plan.jobs]
     logger.info(
         "queued %d jobs",
         queued,
-        extra={"kind": request.kind, "jobs": [_job_name(j) for j in plan.jobs]},
+        extra={"kind": request.kind, "jobs": names},
     )
     return {
         "kind": request.kind,
         "queued": queued,
         "skipped": len(plan.skipped),
         "errors": len(plan.errors),
-        "jobs": [_job_name(job) for job in plan.jobs],
+        "jobs": names,
         "problems": plan.errors,
     }
 
