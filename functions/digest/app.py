@@ -30,7 +30,10 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
-tracer = Tracer()
+# Trace the AWS SDK only. Tracer's default patches every library X-Ray supports, which imports
+# requests and sqlite3 at cold start and would make each of a day's hundreds of Chatwoot
+# requests a subsegment; the fetch is measured by the metrics below instead.
+tracer = Tracer(patch_modules=["boto3"])
 metrics = Metrics()
 # Every sla_digest.* module logs through the package logger, as the same JSON.
 copy_config_to_registered_loggers(source_logger=logger, include={"sla_digest"})

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
-tracer = Tracer()
+# Trace the AWS SDK only: Tracer's default patches every library X-Ray supports, importing
+# libraries this function never uses at cold start.
+tracer = Tracer(patch_modules=["boto3"])
 metrics = Metrics()
 # Every sla_digest.* module logs through the package logger, as the same JSON.
 copy_config_to_registered_loggers(source_logger=logger, include={"sla_digest"})

@@ -2,6 +2,10 @@
 
 The Lambda digest handler (through :func:`process_job`) and the CLI (through
 :func:`run_account_day`) share this path, so a local run is a faithful rehearsal of production.
+
+The Chatwoot client (and with it requests), the summary and the renderer are imported by the
+functions that use them, so the digest handler's cold start does not pay for them, and a job
+that finds its day already delivered never loads them.
 """
 
 from __future__ import annotations
@@ -14,12 +18,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .archive import DayArchive
-from .chatwoot import Page
 from .config import SlaTargets, targets_with_policy
-from .events import EventSet, classify_rows
 from .exceptions import ConfigError, DeadlineExceeded, VerificationError, WindowError
-from .render import Digest, render_digest
-from .summary import build_summary, validate_summary
 from .window import Window, parse_date, report_window
 
 if TYPE_CHECKING:
@@ -27,9 +27,10 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from .aws import AwsClients
-    from .chatwoot import AccountContext, ChatwootClient, FetchResult
+    from .chatwoot import AccountContext, ChatwootClient, FetchResult, Page
     from .config import AccountConfig, Settings
     from .mail import DeliveryResult, Mailer
+    from .render import Digest
 
 __all__ = [
     "DELIVERY_MARKER",
@@ -197,6 +198,10 @@ def run_account_day(
     Pages reach the archive the moment they arrive and the manifest is written last, so a run
     that dies — or stops early when ``remaining_ms`` runs short — resumes where it stopped.
     """
+    from .chatwoot import Page
+    from .render import render_digest
+    from .summary import build_summary, validate_summary
+
     current = now or datetime.now(tz=UTC)
     window = report_window(request.day, request.timezone, now=current, allow_partial=allow_partial)
     resumed = [
@@ -350,6 +355,8 @@ def rebuild_summary(archive: DayArchive, stored: Mapping[str, Any]) -> dict[str,
     any difference from ``stored`` is a difference in the numbers.
     """
     from .chatwoot import AccountContext
+    from .events import EventSet, classify_rows
+    from .summary import build_summary
 
     manifest = archive.manifest()
     if manifest is None:
@@ -462,6 +469,8 @@ def _deliver_archived(
     again; the archived summary renders to the same digest byte for byte. An incomplete day is
     fetched again instead, in case the gap has closed.
     """
+    from .render import render_digest
+
     manifest = day.manifest()
     summary = day.summary() if manifest is not None and manifest.get("complete") else None
     if summary is None:

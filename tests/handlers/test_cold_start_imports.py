@@ -1,0 +1,91 @@
+"""What a cold start of each handler loads, in the environment Lambda's runtime gives it.
+
+``make bench`` measures the import time; these tests pin the shape that keeps it low, and they
+need no timing: tracing is on with only the AWS SDK patched, and what a job needs only when it
+fetches, summarises or renders a day is not loaded until it does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from benchmarks.coldstart import HANDLER_ENVIRONMENT, LAMBDA_RUNTIME_ENVIRONMENT
+from tests.handlers.conftest import ROOT
+
+# Run inside the child: import the handler as Lambda's runtime does, then report what is loaded.
+PROBE = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import app
+import botocore.client
+import wrapt
+watched = sys.argv[2:]
+print(json.dumps({
+    "tracing": not app.tracer.disabled,
+    "botocore_patched": isinstance(
+        vars(botocore.client.BaseClient)["_make_api_call"], wrapt.FunctionWrapper
+    ),
+    "loaded": sorted(name for name in watched if name in sys.modules),
+}))
+"""
+# Libraries Tracer's default (patch everything X-Ray supports) would import.
+UNPATCHED = ["requests", "sqlite3", "httpx"]
+# What only a job that fetches, summarises or renders a day needs.
+LOADED_ON_USE = [
+    "requests",
+    "jinja2",
+    "css_inline",
+    "jsonschema",
+    "sla_digest.chatwoot",
+    "sla_digest.render",
+    "sla_digest.summary",
+    "sla_digest.mail",
+]
+
+
+def _cold_start(function: str, watched: list[str]) -> dict[str, object]:
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("AWS_", "POWERTOOLS_", "LAMBDA_", "_X_AMZN"))
+    }
+    environment |= HANDLER_ENVIRONMENT | LAMBDA_RUNTIME_ENVIRONMENT
+    environment["LAMBDA_TASK_ROOT"] = str(ROOT / "functions" / function)
+    environment["AWS_CONFIG_FILE"] = os.devnull
+    environment["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    completed = subprocess.run(
+        [sys.executable, "-c", PROBE, str(ROOT / "functions" / function), *watched],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=environment,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    result: dict[str, object] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return result
+
+
+@pytest.mark.parametrize("function", ["digest", "dispatch"])
+def test_in_lambda_tracing_is_on_and_patches_only_the_aws_sdk(function: str) -> None:
+    # GIVEN Lambda's runtime environment  WHEN the handler module is imported
+    report = _cold_start(function, UNPATCHED)
+    # THEN AWS calls are traced and no other library was imported for patching
+    assert report["tracing"] is True
+    assert report["botocore_patched"] is True
+    assert report["loaded"] == []
+
+
+def test_the_digest_handler_loads_the_client_summary_and_renderer_only_when_a_job_needs_them() -> (
+    None
+):
+    # GIVEN Lambda's runtime environment  WHEN the digest handler is imported
+    report = _cold_start("digest", LOADED_ON_USE)
+    # THEN nothing of the fetch, summary or render path is loaded yet
+    assert report["loaded"] == []
