@@ -711,3 +711,29 @@ def test_a_client_closes_only_the_session_it_created() -> None:
         pass
     # THEN the caller's session is left open
     assert closed == []
+
+
+class RepeatingChatwoot(FakeChatwoot):
+    """Page 2 also carries page 1's first row again, its ``created_at`` mangled into a list."""
+
+    def answer(self, request: requests.PreparedRequest) -> Answer:
+        answer = super().answer(request)
+        query = dict(parse_qsl(urlsplit(request.url or "").query))
+        if "reporting_events" not in (request.url or "") or query.get("page") != "2":
+            return answer
+        assert not isinstance(answer, BaseException)
+        status, body, content_type = answer
+        document = json.loads(body)
+        document["payload"].append(dict(self.rows[0], created_at=[self.rows[0]["created_at"]]))
+        return status, json.dumps(document).encode(), content_type
+
+
+def test_a_repeated_row_with_a_mangled_timestamp_is_counted_once_not_a_crash() -> None:
+    # GIVEN 30 rows, and page 2 repeating a row of page 1 with a created_at that is a list
+    rows = make_rows(30)
+    fake = RepeatingChatwoot(rows)
+    # WHEN the day is fetched
+    result = make_client(fake).reporting_events(ACCOUNT, WINDOW)
+    # THEN the row counts once and the day is complete with every row
+    assert sorted(event.id for event in result.events.events) == sorted(r["id"] for r in rows)
+    assert (result.complete, result.missing) == (True, 0)

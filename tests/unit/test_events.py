@@ -118,3 +118,41 @@ def test_a_name_that_is_not_a_string_counts_as_unknown_not_a_crash() -> None:
     result = classify_rows(rows, WINDOW)
     assert result.kept == 1
     assert result.ignored.unknown_name == 2
+
+
+def test_positions_hold_every_new_row_with_an_id_as_received_kept_or_not() -> None:
+    # GIVEN a kept row, an unknown name, a row outside the window, a bad value, no id, a repeat
+    rows = [
+        row(1, inbox_id=4),
+        row(2, name="conversation_sla_missed", inbox_id=None),
+        row(3, created_at="2026-11-21T00:00:00.000Z"),
+        row(4, value="abc", inbox_id="5"),
+        row("x"),
+        row(1, created_at="2026-11-20T10:00:00.000Z"),
+    ]
+    positions: list[tuple[object, object, object]] = []
+    # WHEN they are classified with a positions map
+    classify_rows(rows, WINDOW, positions=positions)
+    # THEN each id is there once, with its first sighting's created_at, name and inbox as sent
+    assert positions == [
+        ("2026-11-20T09:00:00.000Z", "first_response", 4),
+        ("2026-11-20T09:00:00.000Z", "conversation_sla_missed", None),
+        ("2026-11-21T00:00:00.000Z", "first_response", 1),
+        ("2026-11-20T09:00:00.000Z", "first_response", "5"),
+    ]
+
+
+def test_repeats_collect_the_created_at_text_of_rows_met_again() -> None:
+    # GIVEN rows 1 and 2 met again, one of them with a created_at that is not text
+    first = [row(1), row(2, created_at="2026-11-20T11:00:00.000Z"), row(3)]
+    again = [
+        row(2, created_at="2026-11-20T11:00:00.000Z"),
+        row(1, created_at=["2026-11-20T09:00:00.000Z"]),
+    ]
+    events = classify_rows(first, WINDOW)
+    repeats: set[str] = set()
+    # WHEN the second page is classified into the same set with a repeats set
+    classify_rows(again, WINDOW, into=events, repeats=repeats)
+    # THEN only the text timestamp is collected (a list cannot be placed, nor hashed)
+    assert repeats == {"2026-11-20T11:00:00.000Z"}
+    assert events.unique_rows == 3

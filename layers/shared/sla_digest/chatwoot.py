@@ -43,6 +43,8 @@ import time
 from collections import Counter, deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from itertools import chain, islice
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Literal, Self, TypeIs
 from urllib.parse import urlsplit, urlunsplit
 
@@ -289,6 +291,9 @@ class _Stopped(Exception):
     """The run ended elsewhere (an error or the caller); workers leave quietly."""
 
 
+_first = itemgetter(0)
+
+
 def _is_int(value: object) -> TypeIs[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -526,15 +531,17 @@ class _Pass:
     main: _Query
     events: EventSet = field(default_factory=EventSet)
     pages: list[PageInfo] = field(default_factory=list)
-    # id → (created_at as received, name, inbox_id) of every row seen, for counting per query
-    rows: dict[int, tuple[object, object, object]] = field(default_factory=dict)
+    # (created_at as received, name, inbox_id) of every row seen, once each, for counting per query
+    rows: list[tuple[object, object, object]] = field(default_factory=list)
     edges: dict[tuple[_Query, int], _Got] = field(default_factory=dict)
     main_counts: list[tuple[int, int]] = field(default_factory=list)
-    repeats: set[object] = field(default_factory=set)
+    repeats: set[str] = field(default_factory=set)
     probed: set[_Query] = field(default_factory=set)
     allowance: int = 32  # pages this pass may add beyond the main query
     changed: bool = False
-    _index: list[tuple[float, object, object]] | None = field(default=None, init=False, repr=False)
+    # ``rows`` with a readable created_at, sorted by it; covers the first ``_indexed`` of ``rows``
+    _index: list[tuple[float, object, object]] = field(default_factory=list, init=False, repr=False)
+    _indexed: int = field(default=0, init=False, repr=False)
 
     @property
     def count(self) -> int:
@@ -552,18 +559,16 @@ class _Pass:
     def add(
         self, query: _Query, page: int, got: _EventsBody, info: PageInfo, window: Window
     ) -> None:
-        rows, main = self.rows, query == self.main
-        for row in got.payload:
-            row_id = row.get("id") if isinstance(row, dict) else None
-            if not _is_int(row_id):
-                continue
-            if row_id not in rows:
-                rows[row_id] = (row.get("created_at"), row.get("name"), row.get("inbox_id"))
-            elif main:
-                # Offset paging returns every position once: a row seen twice stands in for
-                # one skipped, and both share a timestamp (only ties can swap places).
-                self.repeats.add(row.get("created_at"))
-        classify_rows(got.payload, window, into=self.events)
+        main = query == self.main
+        # Offset paging returns every position once: a row the main query returns twice stands
+        # in for one skipped, and both share a timestamp (only ties can swap places).
+        classify_rows(
+            got.payload,
+            window,
+            into=self.events,
+            positions=self.rows,
+            repeats=self.repeats if main else None,
+        )
         payload = got.payload
         first = payload[0].get("created_at") if payload and isinstance(payload[0], dict) else None
         last = payload[-1].get("created_at") if payload and isinstance(payload[-1], dict) else None
@@ -571,27 +576,31 @@ class _Pass:
         if main:
             self.main_counts.append((got.count, got.total_pages))
         self.pages.append(info)
-        self._index = None
 
     def index(self) -> list[tuple[float, object, object]]:
-        """Rows with a readable ``created_at``, sorted by it, for counting per sub-window."""
-        if self._index is None:
-            entries = []
-            for created, name, inbox in self.rows.values():
+        """Rows with a readable ``created_at``, sorted by it, for counting per sub-window.
+
+        ``rows`` only grows, in arrival order, so each call places just the rows added since.
+        """
+        if self._indexed < len(self.rows):
+            fresh = []
+            for created, name, inbox in islice(self.rows, self._indexed, None):
                 try:
                     when = parse_timestamp(created) if isinstance(created, str) else None
                 except ValueError:
                     when = None
                 if when is not None:
-                    entries.append((when, name, inbox))
-            entries.sort(key=lambda entry: entry[0])
-            self._index = entries
+                    fresh.append((when, name, inbox))
+            fresh.sort(key=_first)
+            # Two sorted runs: the sort merges them in linear time.
+            self._index = sorted(chain(self._index, fresh), key=_first)
+            self._indexed = len(self.rows)
         return self._index
 
     def held(self, query: _Query) -> list[tuple[float, object, object]]:
         entries = self.index()
-        lo = bisect.bisect_left(entries, float(query.since), key=lambda entry: entry[0])
-        hi = bisect.bisect_left(entries, float(query.until), key=lambda entry: entry[0])
+        lo = bisect.bisect_left(entries, float(query.since), key=_first)
+        hi = bisect.bisect_left(entries, float(query.until), key=_first)
         return [
             entry
             for entry in entries[lo:hi]

@@ -166,7 +166,14 @@ def _number(raw: Any) -> float | None:
     return value
 
 
-def classify_rows(rows: Iterable[Any], window: Window, into: EventSet | None = None) -> EventSet:
+def classify_rows(
+    rows: Iterable[Any],
+    window: Window,
+    into: EventSet | None = None,
+    *,
+    positions: list[tuple[object, object, object]] | None = None,
+    repeats: set[str] | None = None,
+) -> EventSet:
     """Add rows to an :class:`EventSet`, de-duplicating by ``id`` and counting what is ignored.
 
     A row without an integer id cannot be de-duplicated, so it is counted as invalid every time.
@@ -176,6 +183,10 @@ def classify_rows(rows: Iterable[Any], window: Window, into: EventSet | None = N
     type checks, and the C parser ``datetime.fromisoformat`` (faster than a regular expression
     check, and exact) compared with aware bounds. Each kept event is filed under its cell's
     :class:`Columns` in the same pass.
+
+    The Chatwoot client's completeness search needs to know where rows sit, and learns it in
+    this pass too: ``positions`` gets ``(created_at, name, inbox_id)``, as received, of each row
+    with a new id, and ``repeats`` the ``created_at`` text of each row met again.
     """
     result = into if into is not None else EventSet()
     seen = result.seen_ids
@@ -209,8 +220,12 @@ def classify_rows(rows: Iterable[Any], window: Window, into: EventSet | None = N
             ignored.invalid += 1
             continue
         if row_id in seen:
+            if repeats is not None and type(created) is str:
+                repeats.add(created)
             continue
         remember(row_id)
+        if positions is not None:
+            positions.append((created, name, inbox_id))
         if type(name) is not str or name not in names:  # a list or object would not hash
             ignored.unknown_name += 1
             continue
