@@ -64,7 +64,7 @@ FULL = Profile(
     cpu_events=100_000,
     cpu_repeats=5,
     memory_events=100_000,
-    import_repeats=7,
+    import_repeats=15,
 )
 QUICK = Profile(
     name="quick",
