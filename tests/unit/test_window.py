@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import calendar
 from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from sla_digest.exceptions import ConfigError, WindowError
-from sla_digest.window import parse_date, previous_day, report_window
+from sla_digest.window import parse_date, previous_day, report_window, utc_text
 
 LATER = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -103,3 +104,15 @@ def test_the_last_day_of_the_calendar_is_a_window_error_not_an_overflow() -> Non
     # GIVEN 9999-12-31, whose end (the next midnight) no date can hold
     with pytest.raises(WindowError, match="outside the range"):
         report_window(date(9999, 12, 31), "UTC", now=LATER, allow_partial=True)
+
+
+def test_stored_times_are_utc_to_the_second_with_a_z() -> None:
+    # GIVEN 07:00:03.999999 in Berlin on a winter day (UTC+1)
+    moment = datetime(2026, 11, 21, 7, 0, 3, 999_999, tzinfo=ZoneInfo("Europe/Berlin"))
+    # THEN it is stored as 06:00:03 UTC, the fraction dropped
+    assert utc_text(moment, name="fetched_at") == "2026-11-21T06:00:03Z"
+
+
+def test_a_naive_time_is_refused_by_the_name_it_was_given() -> None:
+    with pytest.raises(ValueError, match="recorded_at must be timezone-aware"):
+        utc_text(datetime(2026, 11, 21, 6, 0), name="recorded_at")

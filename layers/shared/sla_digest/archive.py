@@ -32,14 +32,15 @@ import tempfile
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, runtime_checkable
 
 from .exceptions import ArchiveError, ConfigError
+from .window import utc_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+    from datetime import date, datetime
 
     from mypy_boto3_s3 import S3Client
 
@@ -726,8 +727,7 @@ class DayArchive:
         """Write the manifest, last: its presence is what marks the day's raw data finished."""
         if window.day != self.day:
             raise ValueError(f"window of {window.day} given for the archive of {self.day}")
-        if fetched_at.tzinfo is None:
-            raise ValueError("fetched_at must be timezone-aware")
+        fetched = utc_text(fetched_at, name="fetched_at")
         listed = []
         for entry in sorted(pages, key=lambda e: e.page):
             item: dict[str, Any] = {
@@ -752,7 +752,7 @@ class DayArchive:
                 name: {"sha256": entry.sha256, "bytes": entry.bytes}
                 for name, entry in sorted(resources.items())
             },
-            "fetched_at": _iso_utc(fetched_at),
+            "fetched_at": fetched,
             "complete": complete,
             "missing": missing,
         }
@@ -903,10 +903,6 @@ def _within(params: Mapping[str, Any], window: Window) -> bool:
     if not isinstance(since, int) or not isinstance(until, int):
         return False
     return window.since <= since < until <= window.until
-
-
-def _iso_utc(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _map[T, R](function: Callable[[T], R], items: Sequence[T]) -> list[R]:

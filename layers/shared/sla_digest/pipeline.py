@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .archive import DayArchive
 from .config import SlaTargets, targets_with_policy
 from .exceptions import ConfigError, DeadlineExceeded, VerificationError, WindowError
-from .window import Window, parse_date, report_window
+from .window import Window, parse_date, report_window, utc_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -324,7 +324,7 @@ def _deliver(
         "recipients": len(request.recipients),
         "message_id": result.message_id,
         "duplicate": result.duplicate,
-        "recorded_at": now.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "recorded_at": utc_text(now, name="now"),
     }
     archive.write_marker(DELIVERY_MARKER, json.dumps(marker, indent=2).encode())
     return result

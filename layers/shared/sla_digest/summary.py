@@ -18,16 +18,17 @@ import math
 from bisect import bisect_right
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import cache
 from itertools import chain
 from typing import TYPE_CHECKING, Any, cast
 
 from .events import COUNTED_NAMES, DURATION_NAMES
 from .exceptions import VerificationError
+from .window import utc_text
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
+    from datetime import datetime
 
     from jsonschema.protocols import Validator
 
@@ -250,12 +251,6 @@ def _ordered(scopes: dict[int | None, _Scope]) -> list[int | None]:
     return sorted(scopes, key=lambda i: (i is None, i or 0))
 
 
-def _utc_text(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        raise ValueError("generated_at must be timezone-aware")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _previous(previous: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if previous is None:
         return None
@@ -300,7 +295,7 @@ def build_summary(
         "date": window.day.isoformat(),
         "timezone": window.timezone,
         "window": {"since": window.since, "until": window.until},
-        "generated_at": _utc_text(generated_at),
+        "generated_at": utc_text(generated_at, name="generated_at"),
         "source": {
             "base_url": base_url,
             "events": kept,

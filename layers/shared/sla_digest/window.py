@@ -12,7 +12,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .exceptions import ConfigError, WindowError
 
-__all__ = ["Window", "load_timezone", "parse_date", "previous_day", "report_window"]
+__all__ = [
+    "Window",
+    "load_timezone",
+    "parse_date",
+    "previous_day",
+    "report_window",
+    "utc_text",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,3 +99,13 @@ def previous_day(moment: datetime, timezone_name: str) -> date:
     """The calendar day before ``moment`` as seen in ``timezone_name``."""
     zone = load_timezone(timezone_name)
     return moment.astimezone(zone).date() - timedelta(days=1)
+
+
+def utc_text(moment: datetime, *, name: str) -> str:
+    """``moment`` as the archive stores times: ISO-8601 in UTC, to the second, ending in ``Z``.
+
+    A naive time would be taken for the machine's local time, so it is refused, naming ``name``.
+    """
+    if moment.tzinfo is None:
+        raise ValueError(f"{name} must be timezone-aware")
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
