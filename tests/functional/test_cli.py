@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
+from datetime import date
 from typing import TYPE_CHECKING
 
 import pytest
 
-from sla_digest.cli import main
+from sla_digest.archive import DayArchive, LocalArchive
+from sla_digest.cli import main, verify_day
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -96,6 +99,53 @@ def test_verify_passes_on_a_fresh_run_and_names_a_flipped_byte(cli_sandbox, tmp_
     assert "FAIL" in report
     assert "2" in report
     assert "sha256" in report or "checksum" in report
+
+
+class CountingArchive(LocalArchive):
+    """A local archive that counts how often each object is read."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.reads: Counter[str] = Counter()
+
+    def get(self, key: str) -> bytes:
+        self.reads[key] += 1
+        return super().get(key)
+
+
+def test_verify_reads_each_archived_page_once(cli_sandbox, tmp_path):
+    # GIVEN a finished day of several pages
+    out = tmp_path / "day"
+    assert run_flags(cli_sandbox, out) == 0
+    pages = sorted(path.name for path in (out / "raw").glob("page-*.json"))
+    assert len(pages) > 1
+    store = CountingArchive(out)
+    # WHEN it is verified: checksums, then the summary re-derived from the pages
+    problems = verify_day(DayArchive(store, 0, date.min, flat=True))
+    # THEN it passes, and every page was read exactly once
+    assert problems == []
+    assert {key: store.reads[key] for key in (f"raw/{name}" for name in pages)} == {
+        f"raw/{name}": 1 for name in pages
+    }
+
+
+def test_verify_names_a_page_whose_checksum_holds_but_which_is_not_a_chatwoot_page(
+    cli_sandbox, tmp_path
+):
+    # GIVEN a finished day whose page 2 was replaced, manifest entry and all, by an HTML page
+    out = tmp_path / "day"
+    assert run_flags(cli_sandbox, out) == 0
+    body = b"<html>502 Bad Gateway</html>"
+    (out / "raw" / "page-00002.json").write_bytes(body)
+    manifest_path = out / "raw" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    entry = next(item for item in manifest["pages"] if item["page"] == 2)
+    entry.update(sha256=hashlib.sha256(body).hexdigest(), bytes=len(body))
+    manifest_path.write_text(json.dumps(manifest))
+    # WHEN it is verified
+    problems = verify_day(DayArchive(LocalArchive(out), 0, date.min, flat=True))
+    # THEN the checksums pass but the page is named as unreadable
+    assert problems == ["archived page 2 is not a Chatwoot page"]
 
 
 def test_verify_names_an_edited_summary_number(cli_sandbox, tmp_path, capsys):

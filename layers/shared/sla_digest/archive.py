@@ -925,16 +925,25 @@ def _manifest_items(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- verification
 
 
-def check_day(day: DayArchive) -> list[str]:
+def check_day(
+    day: DayArchive,
+    *,
+    manifest: Mapping[str, Any] | None = None,
+    on_page: Callable[[int, bytes], None] | None = None,
+) -> list[str]:
     """Every way the archived raw data of ``day`` disagrees with its manifest; [] when none.
 
-    Each problem is its own line naming the object, so a person can see what to fix.
+    Each problem is its own line naming the object, so a person can see what to fix. A caller
+    that has read the manifest passes it. ``on_page`` gets each page whose bytes match the
+    manifest, in the manifest's order, so ``verify`` re-derives the summary from the bytes
+    this check has just read instead of reading every page a second time.
     """
     archive = day.archive
-    try:
-        manifest = day.manifest()
-    except ArchiveError as exc:
-        return [f"{exc}: the manifest cannot be checked against"]
+    if manifest is None:
+        try:
+            manifest = day.manifest()
+        except ArchiveError as exc:
+            return [f"{exc}: the manifest cannot be checked against"]
     if manifest is None:
         return [
             f"no manifest at {archive.uri(day.manifest_key)}: the run did not finish "
@@ -956,8 +965,9 @@ def check_day(day: DayArchive) -> list[str]:
         resources = {}
 
     stored = set(archive.list(day.raw_prefix))
-    expected: list[tuple[str, str, Any]] = [
-        (f"page {item['page']}", day.page_key(item["page"]), item) for item in pages
+    # (label, key, manifest entry, page number or None for a resource)
+    expected: list[tuple[str, str, Any, int | None]] = [
+        (f"page {item['page']}", day.page_key(item["page"]), item, item["page"]) for item in pages
     ]
     for name, item in sorted(resources.items()):
         try:
@@ -965,17 +975,17 @@ def check_day(day: DayArchive) -> list[str]:
         except ValueError:
             problems.append(f"the manifest lists a resource with the invalid name {name!r}")
             continue
-        expected.append((f"resource {name!r}", key, item))
+        expected.append((f"resource {name!r}", key, item, None))
 
-    present = [(label, key, item) for label, key, item in expected if key in stored]
-    for label, key, _ in expected:
+    present = [entry for entry in expected if entry[1] in stored]
+    for label, key, _, _ in expected:
         if key not in stored:
             problems.append(f"{label} is listed in the manifest but missing: {archive.uri(key)}")
     # In batches, as page_bodies reads, so a 4,000-page day is never in memory at once.
     for start in range(0, len(present), _READ_BATCH):
         batch = present[start : start + _READ_BATCH]
         bodies = _map(lambda entry: archive.get(entry[1]), batch)
-        for (label, key, item), body in zip(batch, bodies, strict=True):
+        for (label, key, item, number), body in zip(batch, bodies, strict=True):
             listed_size = item.get("bytes") if isinstance(item, dict) else None
             listed_sha = item.get("sha256") if isinstance(item, dict) else None
             if len(body) != listed_size:
@@ -988,8 +998,10 @@ def check_day(day: DayArchive) -> list[str]:
                     f"{label} does not match its sha256 in the manifest (its content changed): "
                     f"{archive.uri(key)}"
                 )
+            elif number is not None and on_page is not None:
+                on_page(number, body)
 
-    known = {key for _, key, _ in expected} | {day.manifest_key}
+    known = {entry[1] for entry in expected} | {day.manifest_key}
     for key in sorted(stored - known):
         match = _PAGE_NAME.match(key.removeprefix(day.raw_prefix))
         what = f"page {int(match.group(1))}" if match else "an object"

@@ -332,12 +332,26 @@ def _diff(stored: Any, rebuilt: Any, path: str = "") -> list[str]:
 
 
 def verify_day(day: DayArchive) -> list[str]:
-    """Every way an archived day disagrees with itself: pages vs manifest, summary vs pages."""
-    from .archive import check_day
-    from .pipeline import rebuild_summary
+    """Every way an archived day disagrees with itself: pages vs manifest, summary vs pages.
 
-    problems = list(check_day(day))
-    if day.manifest() is None:
+    Each page is read once: the checksum pass hands its bytes on to the re-derivation.
+    """
+    from .archive import check_day
+    from .exceptions import ArchiveError, WindowError
+    from .pipeline import ArchivedEvents, rebuild_summary
+
+    try:
+        manifest = day.manifest()
+    except ArchiveError:
+        manifest = None  # check_day reads it again and names the problem
+    read = None
+    if manifest is not None:
+        try:
+            read = ArchivedEvents(manifest)
+        except (KeyError, TypeError, ValueError, WindowError):
+            read = None  # rebuild_summary reads the pages itself and reports the manifest
+    problems = check_day(day, manifest=manifest, on_page=read.add if read else None)
+    if manifest is None:
         return problems
     stored = day.summary()
     if stored is None:
@@ -345,7 +359,7 @@ def verify_day(day: DayArchive) -> list[str]:
     if problems:
         return problems
     try:
-        rebuilt = rebuild_summary(day, stored)
+        rebuilt = rebuild_summary(day, stored, read=read)
     except VerificationError as exc:
         return exc.problems
     except (KeyError, TypeError, ValueError) as exc:

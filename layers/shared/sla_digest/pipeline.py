@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DELIVERY_MARKER",
+    "ArchivedEvents",
     "DayRequest",
     "DigestJob",
     "JobOutcome",
@@ -348,39 +349,68 @@ def targets_from_summary(summary: Mapping[str, Any]) -> SlaTargets:
     return SlaTargets(basis=basis, **values)  # type: ignore[arg-type]
 
 
-def rebuild_summary(archive: DayArchive, stored: Mapping[str, Any]) -> dict[str, Any]:
+class ArchivedEvents:
+    """The events of an archived day, re-derived page by page from the raw bodies.
+
+    ``verify`` feeds it the pages its checksum pass has just read, so a day is read once.
+    Constructing it reads the window from the manifest (KeyError, TypeError or ValueError
+    when the manifest has none).
+    """
+
+    def __init__(self, manifest: Mapping[str, Any]) -> None:
+        from .events import EventSet
+
+        self.manifest = manifest
+        self.window = Window(
+            day=parse_date(manifest["date"]),
+            timezone=manifest["timezone"],
+            since=int(manifest["window"]["since"]),
+            until=int(manifest["window"]["until"]),
+        )
+        self.events = EventSet()
+        self.unreadable: list[int] = []
+
+    def add(self, number: int, body: bytes) -> None:
+        """Classify one archived page; one that is not a Chatwoot page is noted, not raised."""
+        from .events import classify_rows
+
+        try:
+            payload = json.loads(body)["payload"]
+        except (ValueError, KeyError, TypeError):
+            self.unreadable.append(number)
+            return
+        classify_rows(payload, self.window, into=self.events)
+
+
+def rebuild_summary(
+    archive: DayArchive, stored: Mapping[str, Any], *, read: ArchivedEvents | None = None
+) -> dict[str, Any]:
     """Re-derive a summary from the raw pages alone, with the stored run's settings.
 
     Targets, names, the previous day and the generation time come from what was archived, so
-    any difference from ``stored`` is a difference in the numbers.
+    any difference from ``stored`` is a difference in the numbers. ``read`` holds the day's
+    pages already classified (every page its manifest lists); without it they are read here.
     """
     from .chatwoot import AccountContext
-    from .events import EventSet, classify_rows
     from .summary import build_summary
 
-    manifest = archive.manifest()
-    if manifest is None:
-        raise VerificationError([f"{archive.location()}: no manifest (the run did not finish)"])
-    window = Window(
-        day=parse_date(manifest["date"]),
-        timezone=manifest["timezone"],
-        since=int(manifest["window"]["since"]),
-        until=int(manifest["window"]["until"]),
-    )
-    events = EventSet()
-    for _number, body in archive.page_bodies(manifest):
-        try:
-            payload = json.loads(body)["payload"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise VerificationError([f"archived page {_number} is not a Chatwoot page"]) from exc
-        classify_rows(payload, window, into=events)
+    if read is None:
+        found = archive.manifest()
+        if found is None:
+            raise VerificationError([f"{archive.location()}: no manifest (the run did not finish)"])
+        read = ArchivedEvents(found)
+        for number, body in archive.page_bodies(found):
+            read.add(number, body)
+    if read.unreadable:
+        raise VerificationError([f"archived page {read.unreadable[0]} is not a Chatwoot page"])
+    manifest = read.manifest
     context = AccountContext.from_raw(archive.resources(manifest))
     return build_summary(
         account_id=int(manifest["account_id"]),
         account_name=stored.get("account_name"),
-        window=window,
+        window=read.window,
         base_url=stored["source"]["base_url"],
-        events=events,
+        events=read.events,
         pages=len(manifest["pages"]),
         complete=bool(manifest.get("complete", True)),
         missing=int(manifest.get("missing", 0)),
