@@ -239,13 +239,8 @@ class AccountContext:
     @classmethod
     def from_raw(cls, raw: Mapping[str, bytes]) -> AccountContext:
         """Rebuild the context from archived bodies, without Chatwoot."""
-        parsers: dict[str, Callable[[bytes], object]] = {
-            "inboxes": _parse_inboxes,
-            "agents": _parse_agents,
-            "sla_policies": _parse_sla_policies,
-        }
         parsed: dict[str, object] = {}
-        for key, parse in parsers.items():
+        for key, parse in _CONTEXT_PARSERS.items():
             body = raw.get(key)
             if body is None:
                 if key != "sla_policies":
@@ -395,6 +390,16 @@ def _parse_sla_policies(body: bytes) -> list[SlaPolicy]:
         for item in _payload_list(body)
         if isinstance(item, dict) and _is_int(item.get("id"))
     ]
+
+
+# The account context's endpoints and their parsers: the client checks each answer with its
+# parser before accepting it (a bad body is retried), and AccountContext.from_raw builds the
+# context from the accepted bodies, live or archived, with the same parsers.
+_CONTEXT_PARSERS: dict[_Kind, Callable[[bytes], object]] = {
+    "inboxes": _parse_inboxes,
+    "agents": _parse_agents,
+    "sla_policies": _parse_sla_policies,
+}
 
 
 def _display_url(url: str) -> str:
@@ -801,14 +806,9 @@ class ChatwootClient:
     def _start_context(
         self, pool: ThreadPoolExecutor, run: _Run, account_id: int
     ) -> dict[str, Future[bytes | None]]:
-        parsers: dict[_Kind, Callable[[bytes], object]] = {
-            "inboxes": _parse_inboxes,
-            "agents": _parse_agents,
-            "sla_policies": _parse_sla_policies,
-        }
         return {
             kind: pool.submit(self._get_raw, run, account_id, kind, parse)
-            for kind, parse in parsers.items()
+            for kind, parse in _CONTEXT_PARSERS.items()
         }
 
     def _get_raw(
