@@ -337,19 +337,15 @@ def verify_day(day: DayArchive) -> list[str]:
     Each page is read once: the checksum pass hands its bytes on to the re-derivation.
     """
     from .archive import check_day
-    from .exceptions import ArchiveError, WindowError
+    from .exceptions import ArchiveError
     from .pipeline import ArchivedEvents, rebuild_summary
 
     try:
         manifest = day.manifest()
     except ArchiveError:
         manifest = None  # check_day reads it again and names the problem
-    read = None
-    if manifest is not None:
-        try:
-            read = ArchivedEvents(manifest)
-        except (KeyError, TypeError, ValueError, WindowError):
-            read = None  # rebuild_summary reads the pages itself and reports the manifest
+    # Without a usable window rebuild_summary reads the pages itself and reports the manifest.
+    read = ArchivedEvents.for_manifest(manifest)
     problems = check_day(day, manifest=manifest, on_page=read.add if read else None)
     if manifest is None:
         return problems

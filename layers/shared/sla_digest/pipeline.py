@@ -353,13 +353,14 @@ class ArchivedEvents:
     """The events of an archived day, re-derived page by page from the raw bodies.
 
     ``verify`` feeds it the pages its checksum pass has just read, so a day is read once.
-    Constructing it reads the window from the manifest (KeyError, TypeError or ValueError
-    when the manifest has none).
+    Constructing it reads the window from the manifest (KeyError, TypeError, ValueError or
+    WindowError when the manifest has no usable one).
     """
 
     def __init__(self, manifest: Mapping[str, Any]) -> None:
-        from .events import EventSet
+        from .events import EventSet, classify_rows
 
+        self._classify = classify_rows
         self.manifest = manifest
         self.window = Window(
             day=parse_date(manifest["date"]),
@@ -372,14 +373,22 @@ class ArchivedEvents:
 
     def add(self, number: int, body: bytes) -> None:
         """Classify one archived page; one that is not a Chatwoot page is noted, not raised."""
-        from .events import classify_rows
-
         try:
             payload = json.loads(body)["payload"]
         except (ValueError, KeyError, TypeError):
             self.unreadable.append(number)
             return
-        classify_rows(payload, self.window, into=self.events)
+        self._classify(payload, self.window, into=self.events)
+
+    @classmethod
+    def for_manifest(cls, manifest: Mapping[str, Any] | None) -> ArchivedEvents | None:
+        """One for ``manifest``, or ``None`` when there is none or it gives no usable window."""
+        if manifest is None:
+            return None
+        try:
+            return cls(manifest)
+        except (KeyError, TypeError, ValueError, WindowError):
+            return None
 
 
 def rebuild_summary(
