@@ -27,7 +27,13 @@ import tempfile
 
 from . import ROOT, BenchmarkError, Figure, Profile
 
-__all__ = ["HANDLER_ENVIRONMENT", "LAMBDA_RUNTIME_ENVIRONMENT", "import_seconds", "measure"]
+__all__ = [
+    "HANDLER_ENVIRONMENT",
+    "LAMBDA_RUNTIME_ENVIRONMENT",
+    "import_seconds",
+    "lambda_environment",
+    "measure",
+]
 
 BOUND = 1.5
 HANDLER_ENVIRONMENT = {
@@ -46,10 +52,9 @@ HANDLER_ENVIRONMENT = {
     "SENDER_ADDRESS": "digest@example.com",
     "TEMPLATES_DIR": str(ROOT / "templates"),
 }
-# What Lambda's python3.13 runtime sets before it imports the handler (the per-invocation
-# trace id excepted).
+# What Lambda's python3.13 runtime sets before it imports the handler, besides
+# LAMBDA_TASK_ROOT (the function's folder) and the per-invocation trace id.
 LAMBDA_RUNTIME_ENVIRONMENT = {
-    "LAMBDA_TASK_ROOT": str(ROOT / "functions" / "digest"),
     "_HANDLER": "app.lambda_handler",
     "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
     "AWS_LAMBDA_FUNCTION_NAME": "sla-digest-DigestFunction",
@@ -75,17 +80,27 @@ _PROGRAM = (
 )
 
 
-def _environment(cache: str) -> dict[str, str]:
+def lambda_environment(function: str = "digest") -> dict[str, str]:
+    """This process's environment as a cold start of ``functions/<function>/`` sees it.
+
+    The template's variables, fake credentials and Lambda's runtime variables replace any
+    AWS, Powertools or Lambda setting of the machine; no AWS config file is read.
+    """
     environment = {
         name: value
         for name, value in os.environ.items()
         if not name.startswith(("AWS_", "POWERTOOLS_", "LAMBDA_", "_X_AMZN"))
-        and name not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
     }
-    environment.update(HANDLER_ENVIRONMENT)
-    environment.update(LAMBDA_RUNTIME_ENVIRONMENT)
+    environment |= HANDLER_ENVIRONMENT | LAMBDA_RUNTIME_ENVIRONMENT
+    environment["LAMBDA_TASK_ROOT"] = str(ROOT / "functions" / function)
     environment["AWS_CONFIG_FILE"] = os.devnull
     environment["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    return environment
+
+
+def _environment(cache: str) -> dict[str, str]:
+    environment = lambda_environment()
+    environment.pop("PYTHONDONTWRITEBYTECODE", None)
     environment["PYTHONPYCACHEPREFIX"] = cache
     return environment
 

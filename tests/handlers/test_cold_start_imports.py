@@ -8,13 +8,12 @@ fetches, summarises or renders a day is not loaded until it does.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 
-from benchmarks.coldstart import HANDLER_ENVIRONMENT, LAMBDA_RUNTIME_ENVIRONMENT
+from benchmarks.coldstart import lambda_environment
 from tests.handlers.conftest import ROOT
 
 # Run inside the child: import the handler as Lambda's runtime does, then report what is loaded.
@@ -49,21 +48,12 @@ LOADED_ON_USE = [
 
 
 def _cold_start(function: str, watched: list[str]) -> dict[str, object]:
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("AWS_", "POWERTOOLS_", "LAMBDA_", "_X_AMZN"))
-    }
-    environment |= HANDLER_ENVIRONMENT | LAMBDA_RUNTIME_ENVIRONMENT
-    environment["LAMBDA_TASK_ROOT"] = str(ROOT / "functions" / function)
-    environment["AWS_CONFIG_FILE"] = os.devnull
-    environment["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
     completed = subprocess.run(
         [sys.executable, "-c", PROBE, str(ROOT / "functions" / function), *watched],
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env=environment,
+        env=lambda_environment(function),
         timeout=60,
         check=False,
     )
