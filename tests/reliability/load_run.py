@@ -67,6 +67,7 @@ def main(argv: list[str]) -> int:
         "pages": len(result.fetch.pages),
         "requests": stats.requests,
         "retries": stats.retries,
+        "throttled": stats.throttled,
     }
     sys.stdout.write(json.dumps(report) + "\n")
     return 0

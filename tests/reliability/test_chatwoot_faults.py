@@ -93,6 +93,24 @@ def test_a_rate_limited_server_answering_bare_429s_still_yields_the_exact_day(
     assert stats.rate is not None
 
 
+def test_a_day_larger_than_one_rate_window_waits_out_the_refused_stretches_and_is_exact(
+    servers: Callable[..., SandboxServer], run_day: Callable[..., DayRun]
+) -> None:
+    # GIVEN a limiter counting in long windows, as Chatwoot's does (per minute; here 10 requests
+    # per 3 s), and a day of 23 requests: once a window's allowance is spent, every request is
+    # refused until the next window opens, however it is retried
+    server = servers(events=500, rate_limit=10, rate_window=3.0)
+    # WHEN the day is run with retries that give up on a failing request within a second
+    run = run_day(server, concurrency=8)
+    # THEN the refused stretches were waited out, not counted as failures, and the day is exact
+    assert_exact(run)
+    assert run.result is not None
+    stats = run.result.fetch.stats
+    assert stats.throttled > 0
+    assert stats.retries == 0
+    assert server.stats.snapshot()["throttled"] == stats.throttled
+
+
 def test_a_burst_of_5xx_answers_is_retried_and_the_day_is_exact(
     servers: Callable[..., SandboxServer], run_day: Callable[..., DayRun]
 ) -> None:

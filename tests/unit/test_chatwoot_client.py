@@ -268,11 +268,12 @@ def test_progress_reports_every_page_up_to_the_total() -> None:
 
 # ── retries ────────────────────────────────────────────────────────────────────────────────────
 
+THROTTLED: Answer = (429, b"Retry later\n", "text/plain")  # Rack::Attack's answer
+
 TRANSIENT: dict[str, Answer] = {
     "500": (500, b'{"status":500,"error":"Internal Server Error"}', "application/json"),
     "502 html": (502, b"<html><body>502 Bad Gateway</body></html>", "text/html"),
     "503": (503, b"", "text/html"),
-    "429": (429, b"Retry later\n", "text/plain"),
     "html with 200": (200, b"<!DOCTYPE html><html>Maintenance</html>", "text/html"),
     "truncated json": (200, b'{"payload": [{"id": 1, "na', "application/json"),
     "no meta": (200, b'{"payload": []}', "application/json"),
@@ -360,7 +361,7 @@ def test_the_default_retry_budget_grows_with_the_number_of_pages() -> None:
 def test_repeated_429s_make_the_client_pace_its_requests() -> None:
     # GIVEN a server that throttles the first three attempts
     fake = FakeChatwoot(make_rows(5))
-    fake.script.extend([TRANSIENT["429"]] * 3)
+    fake.script.extend([THROTTLED] * 3)
     client = make_client(fake)
     assert client.rate is None
     # WHEN the day is fetched
@@ -368,6 +369,36 @@ def test_repeated_429s_make_the_client_pace_its_requests() -> None:
     # THEN the client now paces requests and counted the throttled ones
     assert client.rate is not None
     assert result.stats.throttled == 3
+
+
+def test_429s_are_asked_again_beyond_the_attempts_of_a_failure_and_spend_no_retries() -> None:
+    # GIVEN a server that throttles the first five requests, and three attempts per request
+    fake = FakeChatwoot(make_rows(5))
+    fake.script.extend([THROTTLED] * 5)
+    client = make_client(fake, retry=RetryPolicy(max_attempts=3, budget=0))
+    # WHEN the day is fetched
+    result = client.reporting_events(ACCOUNT, WINDOW)
+    # THEN the page arrived: five throttled answers, no failed attempt, no retry spent
+    assert sorted(event.id for event in result.events.events) == [1000, 1001, 1002, 1003, 1004]
+    assert (result.stats.throttled, result.stats.retries) == (5, 0)
+
+
+def test_a_run_refused_with_429s_for_longer_than_its_patience_ends_with_a_clear_error() -> None:
+    # GIVEN a server that only ever answers 429, and a patience of 30 s
+    fake = FakeChatwoot(make_rows(5))
+    fake.script.extend([THROTTLED] * 10_000)
+    sleep = FakeSleep()
+    client = make_client(fake, retry=RetryPolicy(throttle_patience=30.0), sleep=sleep)
+    started = sleep.now
+    # WHEN the day is fetched
+    with pytest.raises(RetryBudgetExhausted) as caught:
+        client.reporting_events(ACCOUNT, WINDOW)
+    # THEN it gave up once 30 s had passed without another answer, and says so
+    message = str(caught.value)
+    assert "HTTP 429" in message
+    assert "rate limited" in message
+    assert BASE in message
+    assert 30.0 < sleep.now - started < 40.0
 
 
 # ── errors a person must fix ───────────────────────────────────────────────────────────────────
@@ -502,7 +533,7 @@ def test_the_token_appears_in_no_log_line_error_or_repr(
     # GIVEN debug logging, a flaky then refusing server, and a 401 whose text quotes the token
     caplog.set_level(logging.DEBUG)
     fake = FakeChatwoot(make_rows(30))
-    fake.script.extend([TRANSIENT["503"], TRANSIENT["429"], TRANSIENT["connection reset"]])
+    fake.script.extend([TRANSIENT["503"], THROTTLED, TRANSIENT["connection reset"]])
     client = make_client(fake)
     client.reporting_events(ACCOUNT, WINDOW, with_context=True)
     fake.script.append(json_error(401, f"token {TOKEN} is revoked"))

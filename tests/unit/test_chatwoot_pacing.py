@@ -185,9 +185,9 @@ def test_max_rate_is_never_exceeded_by_probing() -> None:
 
 
 def simulate_fixed_window_limiter(
-    *, limit: int, pages: int, latency: float, concurrency: int
+    *, limit: int, pages: int, latency: float, concurrency: int, window_seconds: float = 1.0
 ) -> tuple[float, int, int]:
-    """Fetch ``pages`` from a server allowing ``limit`` requests per 1 s window (429 beyond,
+    """Fetch ``pages`` from a server allowing ``limit`` requests per window (429 beyond,
     throttled requests counted too, as Rack::Attack does); returns (seconds, requests, 429s).
 
     Discrete-event simulation: each worker retries a 429 after 0.1 s.
@@ -202,7 +202,7 @@ def simulate_fixed_window_limiter(
         clock.now = max(clock.now, free_at[worker])
         started = start_now(pacer, clock)
         requests += 1
-        window = math.floor(started)
+        window = math.floor(started / window_seconds)
         counts[window] = counts.get(window, 0) + 1
         answered = started + latency
         if counts[window] > limit:
@@ -231,6 +231,19 @@ def test_a_fixed_window_limiter_is_met_with_a_rate_close_to_its_limit(
     )
     # THEN it takes at most 1.3 × pages/limit and at most a quarter of its requests are 429s
     assert seconds <= 1.3 * pages / limit
+    assert throttled <= 0.25 * requests
+
+
+def test_a_per_minute_limiter_like_chatwoot_clouds_gets_close_to_its_allowance() -> None:
+    # GIVEN Rack::Attack's one-minute windows at Chatwoot Cloud's ~300 requests, 1,200 pages
+    limit, window, pages = 300, 60.0, 1200
+    # WHEN the simulated run completes with 8 workers at 200 ms latency
+    seconds, requests, throttled = simulate_fixed_window_limiter(
+        limit=limit, pages=pages, latency=0.2, concurrency=8, window_seconds=window
+    )
+    # THEN it takes at most 1.3 × pages at the allowed average rate (limit / window), and at
+    # most a quarter of its requests are 429s
+    assert seconds <= 1.3 * pages / (limit / window)
     assert throttled <= 0.25 * requests
 
 

@@ -137,10 +137,17 @@ class RetryPolicy:
     budget: int | None = None
     budget_floor: int = 50
     budget_per_page: float = 1.0
+    throttle_patience: float = 180.0
+    """Seconds a run goes on while every answer is a 429. A 429 is neither a failed attempt
+    nor a retry of the budget: Chatwoot counts requests per IP in one-minute windows, so once
+    a window's allowance is spent every request is refused until the next minute, however
+    often it is retried, and a large day spends several windows."""
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1 or self.base_delay < 0 or self.max_delay < self.base_delay:
             raise ValueError("need max_attempts >= 1 and 0 <= base_delay <= max_delay")
+        if not self.throttle_patience > 0:
+            raise ValueError("throttle_patience must be a positive number of seconds")
         if (self.budget is not None and self.budget < 0) or self.budget_floor < 0:
             raise ValueError("retry budgets cannot be negative")
 
@@ -444,10 +451,12 @@ class _Run:
         budget: int,
         sleep: Callable[[float], object],
         interruptible: bool,
+        started: float,
     ) -> None:
         self.stop = threading.Event()
         self.stats = FetchStats()
         self.failures: Counter[str] = Counter()
+        self.answered_at = started  # when the server last answered other than 429
         self._lock = threading.Lock()
         self._budget = budget
         self._sleep = sleep
@@ -801,6 +810,7 @@ class ChatwootClient:
             # The real sleep is replaced by a wait on the stop flag, so that a failed run does
             # not have to wait out its workers' backoff; an injected sleep is used as given.
             interruptible=self._sleep is time.sleep,
+            started=self._clock(),
         )
 
     def _start_context(
@@ -839,9 +849,9 @@ class ChatwootClient:
     ) -> tuple[bytes, T] | None:
         """GET one endpoint of the account with retries; ``None`` for a 404 when ``missing_ok``."""
         url = f"{self._base}/api/v1/accounts/{account_id}/{kind}"
-        attempt = 0
+        where = f"account {account_id} at {self._shown}"
+        attempt = 0  # failed attempts; a 429 is flow control, not a failure
         while True:
-            attempt += 1
             run.check()
             status: int | None = None
             body = b""
@@ -870,6 +880,7 @@ class ChatwootClient:
                 self._pacer.throttled()
             elif status is not None:
                 self._pacer.accepted(started)
+                run.answered_at = self._clock()
             logger.debug("GET %s %s -> %s (%d bytes)", kind, params, status, len(body))
             if status == 200:
                 try:
@@ -882,13 +893,25 @@ class ChatwootClient:
                 problem = f"HTTP {status}"
                 if status < 500 and status not in _RETRY_STATUSES:
                     raise self._final_error(status, body, account_id, kind, response.headers)
+            if status == 429:
+                # Neither a failed attempt nor a retry of the budget: asked again at once, and
+                # the pacer, now slower, decides when it may start. Patience bounds it instead.
+                refused = self._clock() - run.answered_at
+                if refused > self._retry.throttle_patience:
+                    raise RetryBudgetExhausted(
+                        f"Chatwoot at {self._shown} answered every request with HTTP 429 (rate "
+                        f"limited) for {refused:.0f} s while fetching {what} of account "
+                        f"{account_id}: another client may be using this address's allowance; "
+                        "try again later"
+                    )
+                continue
+            attempt += 1
             if attempt >= self._retry.max_attempts:
                 raise RetryBudgetExhausted(
-                    f"{what} of account {account_id} at {self._shown} failed {attempt} times "
-                    f"in a row (last: {problem}): Chatwoot is failing or overloaded, "
-                    "try again later"
+                    f"{what} of {where} failed {attempt} times in a row (last: {problem}): "
+                    "Chatwoot is failing or overloaded, try again later"
                 )
-            run.spend_retry(problem, what, f"account {account_id} at {self._shown}")
+            run.spend_retry(problem, what, where)
             logger.debug("retrying %s after %s (attempt %d)", what, problem, attempt)
             run.pause(self._retry.delay(attempt, self._rng))
 
