@@ -269,6 +269,7 @@ def run_day(tmp_path: Path, leak_watch: LeakWatch) -> Callable[..., DayRun]:
         out: Path | None = None,
         token: str = TOKEN,
         retry: RetryPolicy = FAST_RETRIES,
+        remaining_ms: Callable[[], int] | None = None,
         **client_options: Any,
     ) -> DayRun:
         nonlocal count
@@ -293,6 +294,7 @@ def run_day(tmp_path: Path, leak_watch: LeakWatch) -> Callable[..., DayRun]:
                     mailer=OutboxMailer(folder / "outbox"),
                     sender=SENDER,
                     now=NOW,
+                    remaining_ms=remaining_ms,
                 )
         except Exception as exc:  # kept for the test to judge, whatever it is
             day_run.error = exc

@@ -8,6 +8,7 @@ the subject. Never a silently wrong number.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import time
@@ -15,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from sla_digest.chatwoot import RetryPolicy
 from sla_digest.cli import main, verify_day
-from sla_digest.exceptions import RetryBudgetExhausted
-from sla_digest.sandbox import FAULT_KINDS, SandboxServer
+from sla_digest.exceptions import DeadlineExceeded, RetryBudgetExhausted
+from sla_digest.sandbox import FAULT_KINDS, SandboxOptions, SandboxServer
 from sla_digest.sandbox_data import format_ms
 
 from .conftest import FAST_RETRIES, expected_ids, expected_rows, kept_rows, window_of
@@ -109,6 +110,36 @@ def test_a_day_larger_than_one_rate_window_waits_out_the_refused_stretches_and_i
     assert stats.throttled > 0
     assert stats.retries == 0
     assert server.stats.snapshot()["throttled"] == stats.throttled
+
+
+class FrozenWindowSandbox(SandboxServer):
+    """A sandbox whose rate-limit clock stands still: a spent allowance never comes back."""
+
+    def __init__(self, options: SandboxOptions) -> None:
+        super().__init__(options, clock=lambda: 1000.5)
+
+
+def test_a_run_held_back_by_the_rate_limiter_still_stops_for_the_time_limit(
+    servers: Callable[..., SandboxServer], run_day: Callable[..., DayRun]
+) -> None:
+    # GIVEN a limiter that allows 6 requests and then refuses every request (its window never
+    # ends), and an invocation that runs short of time after its fifth look at the clock
+    server = servers(cls=FrozenWindowSandbox, events=600, rate_limit=6)
+    looks = itertools.count()
+
+    def remaining_ms() -> int:
+        return 300_000 if next(looks) < 5 else 20_000
+
+    # WHEN the day is run
+    started = time.monotonic()
+    run = run_day(server, remaining_ms=remaining_ms)
+    elapsed = time.monotonic() - started
+    # THEN it stopped for the time limit while waiting on the limiter, in seconds, not after
+    # the client's patience with 429s (3 minutes) or Lambda's timeout
+    assert isinstance(run.error, DeadlineExceeded)
+    assert "to stay inside the time limit; the retry resumes from the archive" in str(run.error)
+    assert server.stats.snapshot()["throttled"] > 0
+    assert elapsed < 30
 
 
 def test_a_burst_of_5xx_answers_is_retried_and_the_day_is_exact(

@@ -294,6 +294,7 @@ class _Stopped(Exception):
 
 
 _first = itemgetter(0)
+_HEARTBEAT = 1.0  # seconds without a page after which reporting_events calls its heartbeat
 
 
 def _is_int(value: object) -> TypeIs[int]:
@@ -778,17 +779,20 @@ class ChatwootClient:
         resume: Sequence[Page] = (),
         on_page: Callable[[Page], None] | None = None,
         progress: Callable[[int, int], None] | None = None,
+        heartbeat: Callable[[], None] | None = None,
         with_context: bool = False,
     ) -> FetchResult:
         """Every reporting event of ``window``, de-duplicated and checked against ``meta.count``.
 
         ``on_page`` and ``progress(done, total)`` are called on the calling thread, one page at
-        a time, as pages arrive. ``with_context`` also fetches :meth:`context` alongside page 1
-        and returns it in ``FetchResult.context``.
+        a time, as pages arrive. ``heartbeat`` is called there too whenever a second passes
+        without a page (a rate limiter can hold every request back for a minute): raising from
+        it, or from ``on_page``, ends the run. ``with_context`` also fetches :meth:`context`
+        alongside page 1 and returns it in ``FetchResult.context``.
         """
         started = self._clock()
         run = self._new_run()
-        fetch = _Fetch(self, run, account_id, window, resume, on_page, progress)
+        fetch = _Fetch(self, run, account_id, window, resume, on_page, progress, heartbeat)
         workers = max(self._concurrency, 4 if with_context else 1)
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chatwoot")
         try:
@@ -987,6 +991,7 @@ class _Fetch:
         resume: Sequence[Page],
         on_page: Callable[[Page], None] | None,
         progress: Callable[[int, int], None] | None,
+        heartbeat: Callable[[], None] | None = None,
     ) -> None:
         self.client = client
         self.run = run
@@ -994,6 +999,7 @@ class _Fetch:
         self.window = window
         self.on_page = on_page
         self.progress = progress
+        self.heartbeat = heartbeat
         self.main = _Query(window.since, window.until)
         self.done = 0
         self.total = 0
@@ -1179,7 +1185,9 @@ class _Fetch:
                     futures[future] = (query, page, params)
                 if not futures:
                     break
-                finished, _ = wait(futures, return_when=FIRST_COMPLETED)
+                finished, _ = wait(futures, timeout=_HEARTBEAT, return_when=FIRST_COMPLETED)
+                if not finished and self.heartbeat is not None:
+                    self.heartbeat()
                 for future in finished:
                     query, page, params = futures.pop(future)
                     answer = future.result()

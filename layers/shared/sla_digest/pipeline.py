@@ -214,8 +214,7 @@ def run_account_day(
 
     with archive.page_writer() as write:
 
-        def on_page(page: Page) -> None:
-            write(page)
+        def check_time() -> None:
             if remaining_ms is not None and remaining_ms() < _DEADLINE_MARGIN_MS:
                 raise DeadlineExceeded(
                     f"account {request.account_id} {request.day}: stopped after "
@@ -223,12 +222,17 @@ def run_account_day(
                     "the retry resumes from the archive"
                 )
 
+        def on_page(page: Page) -> None:
+            write(page)
+            check_time()
+
         fetch = client.reporting_events(
             request.account_id,
             window,
             resume=resumed,
             on_page=on_page,
             progress=progress,
+            heartbeat=check_time,
             with_context=True,
         )
     context = fetch.context if fetch.context is not None else client.context(request.account_id)
