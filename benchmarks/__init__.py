@@ -9,6 +9,7 @@ of a few seconds per row, :data:`TINY` only exercises the code paths (the test s
 from __future__ import annotations
 
 import math
+import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ __all__ = [
     "BenchmarkError",
     "Figure",
     "Profile",
+    "child_output",
     "render_table",
 ]
 
@@ -30,6 +32,28 @@ ROOT = Path(__file__).resolve().parent.parent
 
 class BenchmarkError(Exception):
     """A measurement could not be taken (the run failed or fetched an incomplete day)."""
+
+
+def child_output(
+    command: list[str], *, environment: dict[str, str], timeout: float, failure: str
+) -> str:
+    """Run a measuring child process in the project folder; the last line it printed.
+
+    A child that fails becomes one :class:`BenchmarkError`: ``failure`` and its last error line.
+    """
+    completed = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=environment,
+        timeout=timeout,
+        check=False,
+    )
+    if completed.returncode != 0:
+        lines = completed.stderr.strip().splitlines() or ["no error output"]
+        raise BenchmarkError(f"{failure}: {lines[-1]}")
+    return completed.stdout.strip().splitlines()[-1]
 
 
 @dataclass(frozen=True, slots=True)

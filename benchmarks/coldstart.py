@@ -21,11 +21,10 @@ fetches and sends a day, whatever the import order.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tempfile
 
-from . import ROOT, BenchmarkError, Figure, Profile
+from . import ROOT, Figure, Profile, child_output
 
 __all__ = [
     "HANDLER_ENVIRONMENT",
@@ -107,19 +106,13 @@ def _environment(cache: str) -> dict[str, str]:
 
 def _once(statement: str, environment: dict[str, str]) -> float:
     program = _PROGRAM.format(folder=str(ROOT / "functions" / "digest"), statement=statement)
-    completed = subprocess.run(
+    last = child_output(
         [sys.executable, "-c", program],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=environment,
+        environment=environment,
         timeout=120,
-        check=False,
+        failure=f"{statement!r} failed in a fresh interpreter",
     )
-    if completed.returncode != 0:
-        lines = completed.stderr.strip().splitlines() or ["no error output"]
-        raise BenchmarkError(f"{statement!r} failed in a fresh interpreter: {lines[-1]}")
-    return float(completed.stdout.strip().splitlines()[-1])
+    return float(last)
 
 
 def import_seconds(statements: list[str], *, repeats: int, cache: str) -> list[float]:

@@ -22,7 +22,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from . import ROOT, BenchmarkError, Figure, Profile
+from . import ROOT, BenchmarkError, Figure, Profile, child_output
 from ._sandbox import SandboxProcess
 
 __all__ = ["measure", "run_child"]
@@ -54,19 +54,13 @@ def run_child(base_url: str, token: str, out: Path, cache: str) -> dict[str, flo
     warm_up = [sys.executable, "-c", f"import {', '.join(_MODULES)}"]
     subprocess.run(warm_up, cwd=ROOT, env=environment, timeout=300, check=True)
     child = [sys.executable, "-m", "benchmarks.memory", base_url, token, str(out)]
-    completed = subprocess.run(
+    last = child_output(
         [sys.executable, "-c", _RELAY, *child],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=environment,
+        environment=environment,
         timeout=900,
-        check=False,
+        failure="the measured pipeline run failed",
     )
-    if completed.returncode != 0:
-        lines = completed.stderr.strip().splitlines() or ["no error output"]
-        raise BenchmarkError(f"the measured pipeline run failed: {lines[-1]}")
-    figures: dict[str, float] = json.loads(completed.stdout.strip().splitlines()[-1])
+    figures: dict[str, float] = json.loads(last)
     return figures
 
 
