@@ -6,10 +6,11 @@ import hashlib
 import json
 from collections import Counter
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+import sla_digest.sandbox
 from sla_digest.archive import DayArchive, LocalArchive
 from sla_digest.cli import main, verify_day
 
@@ -270,3 +271,15 @@ def test_verify_names_a_missing_page(cli_sandbox, tmp_path, capsys):
     report = capsys.readouterr().out
     assert "page 3" in report or "page-00003" in report
     assert "missing" in report
+
+
+def test_sandbox_flags_set_the_rate_limit_and_its_window(monkeypatch: pytest.MonkeyPatch):
+    # GIVEN the sandbox command, with the server replaced by one that records its options
+    served: list[Any] = []
+    monkeypatch.setattr(sla_digest.sandbox, "serve", lambda options, **_: served.append(options))
+    # WHEN it is asked for Chatwoot Cloud's limiter: 300 requests per 60-second window
+    code = main(["sandbox", "--port", "0", "--rate-limit", "300", "--rate-window", "60"])
+    # THEN the sandbox gets exactly that
+    assert code == 0
+    (options,) = served
+    assert (options.rate_limit, options.rate_window) == (300, 60.0)

@@ -439,6 +439,7 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
         fault_rate=args.fault_rate,
         shuffle_ties=args.shuffle_ties,
         rate_limit=args.rate_limit,
+        rate_window=args.rate_window,
     )
 
     def ready(base_url: str) -> None:
@@ -527,7 +528,13 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--latency", type=float, default=0.0, help="seconds per request")
     sandbox.add_argument("--fault-rate", type=float, default=0.0)
     sandbox.add_argument("--shuffle-ties", action="store_true")
-    sandbox.add_argument("--rate-limit", type=int, help="requests per second before 429")
+    sandbox.add_argument("--rate-limit", type=int, help="requests per window before 429")
+    sandbox.add_argument(
+        "--rate-window",
+        type=float,
+        default=1.0,
+        help="seconds of a rate-limit window (Chatwoot counts per 60)",
+    )
     sandbox.set_defaults(func=_cmd_sandbox)
     return parser
 
