@@ -15,8 +15,8 @@ import threading
 from datetime import UTC, datetime, time, timedelta
 from typing import IO, TYPE_CHECKING, Any
 
-from sla_digest.sandbox import SandboxOptions
 from sla_digest.window import Window, report_window
+from sla_digest_cli.sandbox.server import SandboxOptions
 
 from . import ROOT, BenchmarkError
 
@@ -112,7 +112,7 @@ class SandboxProcess:
 
 
 def _main(raw: str) -> None:
-    from sla_digest.sandbox import serve
+    from sla_digest_cli.sandbox.server import serve
 
     options = SandboxOptions(**json.loads(raw))
     stop = threading.Event()

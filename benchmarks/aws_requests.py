@@ -19,7 +19,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sla_digest.demo import fake_aws_environment
+from sla_digest_cli.demo import fake_aws_environment
 
 from . import ROOT, BenchmarkError, Figure, Profile
 from ._sandbox import SandboxProcess
@@ -70,7 +70,7 @@ def count_requests(profile: Profile) -> tuple[Counter[str], int]:
 
     from sla_digest.aws import AwsClients
     from sla_digest.config import Settings
-    from sla_digest.pipeline import DigestJob, process_job
+    from sla_digest.jobs.run import DigestJob, process_job
 
     sandbox = SandboxProcess(events=profile.fetch_events)
     counts: Counter[str] = Counter()

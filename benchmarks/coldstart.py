@@ -68,7 +68,7 @@ HANDLER = "import app"
 BOTO3 = "import boto3"
 WHOLE_RUN = (
     "import app, requests, jinja2, css_inline, jsonschema,"
-    " sla_digest.chatwoot, sla_digest.render, sla_digest.mail"
+    " sla_digest.chatwoot.client, sla_digest.report.render, sla_digest.delivery.email"
 )
 _PROGRAM = (
     "import sys, time\n"

@@ -32,8 +32,8 @@ TEMPLATES = ROOT / "templates"
 _RELAY = "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:], check=False).returncode)"
 _MODULES = (
     "benchmarks.memory",
-    "sla_digest.pipeline",
-    "sla_digest.mail",
+    "sla_digest.jobs.run",
+    "sla_digest.delivery.email",
     "jinja2",
     "css_inline",
     "jsonschema",
@@ -96,11 +96,11 @@ def _peak_mb() -> float:
 
 
 def _child(base_url: str, token: str, out: Path) -> None:
-    from sla_digest.archive import DayArchive, LocalArchive
-    from sla_digest.chatwoot import ChatwootClient
+    from sla_digest.archive.store import DayArchive, LocalArchive
+    from sla_digest.chatwoot.client import ChatwootClient
     from sla_digest.config import SlaTargets
-    from sla_digest.mail import OutboxMailer
-    from sla_digest.pipeline import DayRequest, run_account_day
+    from sla_digest.delivery.email import OutboxMailer
+    from sla_digest.jobs.run import DayRequest, run_account_day
 
     from ._sandbox import report_day
 

@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.batch import (
 from sla_digest.aws import AwsClients
 from sla_digest.config import Settings
 from sla_digest.exceptions import SlaDigestError
-from sla_digest.pipeline import DigestJob, process_job
+from sla_digest.jobs.run import DigestJob, process_job
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse

@@ -15,7 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from sla_digest.aws import AwsClients
 from sla_digest.config import Settings
-from sla_digest.dispatch import handle_dispatch_event
+from sla_digest.jobs.dispatch import handle_dispatch_event
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from sla_digest.render import render_digest
+from sla_digest.report.render import render_digest
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

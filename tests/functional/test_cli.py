@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-import sla_digest.sandbox
-from sla_digest.archive import DayArchive, LocalArchive
-from sla_digest.cli import main, verify_day
+import sla_digest_cli.sandbox.server
+from sla_digest.archive.store import DayArchive, LocalArchive
+from sla_digest_cli.cli import main, verify_day
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -276,7 +276,9 @@ def test_verify_names_a_missing_page(cli_sandbox, tmp_path, capsys):
 def test_sandbox_flags_set_the_rate_limit_and_its_window(monkeypatch: pytest.MonkeyPatch):
     # GIVEN the sandbox command, with the server replaced by one that records its options
     served: list[Any] = []
-    monkeypatch.setattr(sla_digest.sandbox, "serve", lambda options, **_: served.append(options))
+    monkeypatch.setattr(
+        sla_digest_cli.sandbox.server, "serve", lambda options, **_: served.append(options)
+    )
     # WHEN it is asked for Chatwoot Cloud's limiter: 300 requests per 60-second window
     code = main(["sandbox", "--port", "0", "--rate-limit", "300", "--rate-window", "60"])
     # THEN the sandbox gets exactly that

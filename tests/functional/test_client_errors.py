@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from sla_digest.chatwoot import ChatwootClient, RetryPolicy
+from sla_digest.chatwoot.client import ChatwootClient, RetryPolicy
 from sla_digest.exceptions import AuthenticationError, ChatwootError, NotFoundError
 from sla_digest.window import report_window
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from sla_digest.sandbox import SandboxServer
+    from sla_digest_cli.sandbox.server import SandboxServer
 
 WINDOW = report_window(date(2026, 11, 20), "Europe/Berlin", now=datetime(2026, 11, 22, tzinfo=UTC))
 ADMIN = "adm-5e1b77c0d2a94f36"  # a fake admin token; the tests look for leaks of it

@@ -7,14 +7,14 @@ import json
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sla_digest.chatwoot import ChatwootClient, Page, RetryPolicy
-from sla_digest.sandbox import FAULT_KINDS
+from sla_digest.chatwoot.client import ChatwootClient, Page, RetryPolicy
 from sla_digest.window import Window, report_window
+from sla_digest_cli.sandbox.server import FAULT_KINDS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from sla_digest.sandbox import SandboxServer
+    from sla_digest_cli.sandbox.server import SandboxServer
 
 DAY = date(2026, 11, 20)
 TIMEZONE = "Europe/Berlin"

@@ -7,13 +7,13 @@ import time
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
-from sla_digest.chatwoot import ChatwootClient, RetryPolicy
+from sla_digest.chatwoot.client import ChatwootClient, RetryPolicy
 from sla_digest.window import report_window
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from sla_digest.sandbox import SandboxServer
+    from sla_digest_cli.sandbox.server import SandboxServer
 
 WINDOW = report_window(date(2026, 11, 20), "Europe/Berlin", now=datetime(2026, 11, 22, tzinfo=UTC))
 

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
+from sla_digest.delivery.email import SesMailer, build_message, deliver_once
 from sla_digest.exceptions import DeliveryError
-from sla_digest.mail import SesMailer, build_message, deliver_once
-from sla_digest.render import render_digest
+from sla_digest.report.render import render_digest
 from tests.fixtures.aws import REGION
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ import json
 from email import policy
 from typing import TYPE_CHECKING
 
-from sla_digest.cli import main
+from sla_digest_cli.cli import main
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -34,7 +34,7 @@ def test_the_demo_sends_two_digests_once_each_and_verifies_the_archive(
     assert summary["source"]["complete"] is True
     assert summary["overall"]["conversation_resolved"]["sla"]["target"] == 86400.0
     # AND the token of the sandbox administrator is in none of the files written
-    from sla_digest.sandbox import SandboxOptions
+    from sla_digest_cli.sandbox.server import SandboxOptions
 
     token = SandboxOptions().admin_token.encode()
     for path in out.rglob("*"):

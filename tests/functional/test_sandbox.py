@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from sla_digest.exceptions import ConfigError
-from sla_digest.sandbox import SandboxOptions, SandboxServer, serve
+from sla_digest_cli.sandbox.server import SandboxOptions, SandboxServer, serve
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

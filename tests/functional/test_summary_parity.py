@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 
+from sla_digest.chatwoot.events import EventSet, classify_rows
 from sla_digest.config import SlaTargets
-from sla_digest.events import EventSet, classify_rows
-from sla_digest.sandbox import SandboxOptions, SandboxServer
-from sla_digest.summary import build_summary
+from sla_digest.report.summary import build_summary
 from sla_digest.window import Window, report_window
+from sla_digest_cli.sandbox.server import SandboxOptions, SandboxServer
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

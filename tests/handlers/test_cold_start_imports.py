@@ -40,10 +40,10 @@ LOADED_ON_USE = [
     "jinja2",
     "css_inline",
     "jsonschema",
-    "sla_digest.chatwoot",
-    "sla_digest.render",
-    "sla_digest.summary",
-    "sla_digest.mail",
+    "sla_digest.chatwoot.client",
+    "sla_digest.report.render",
+    "sla_digest.report.summary",
+    "sla_digest.delivery.email",
 ]
 
 

@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
-from sla_digest.pipeline import DigestJob
+from sla_digest.jobs.run import DigestJob
 from tests.fixtures.aws import REGION
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from types import ModuleType
 
-    from sla_digest.sandbox import SandboxServer
+    from sla_digest_cli.sandbox.server import SandboxServer
 
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
-from sla_digest.dispatch import parse_event
 from sla_digest.exceptions import ConfigError
+from sla_digest.jobs.dispatch import parse_event
 from tests.fixtures.aws import REGION
 
 if TYPE_CHECKING:

@@ -22,11 +22,11 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from sla_digest.archive import DayArchive, LocalArchive
-from sla_digest.chatwoot import ChatwootClient, RetryPolicy
-from sla_digest.mail import OutboxMailer
-from sla_digest.pipeline import DayRequest, RunResult, run_account_day
-from sla_digest.sandbox import SandboxOptions, SandboxServer
+from sla_digest.archive.store import DayArchive, LocalArchive
+from sla_digest.chatwoot.client import ChatwootClient, RetryPolicy
+from sla_digest.delivery.email import OutboxMailer
+from sla_digest.jobs.run import DayRequest, RunResult, run_account_day
+from sla_digest_cli.sandbox.server import SandboxOptions, SandboxServer
 from tests.fixtures.aws import REGION, set_template_globals
 
 if TYPE_CHECKING:

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from sla_digest.cli import main
 from sla_digest.exceptions import ConfigError
-from sla_digest.sandbox import SandboxServer
+from sla_digest_cli.cli import main
+from sla_digest_cli.sandbox.server import SandboxServer
 
 from .conftest import (
     DAY,

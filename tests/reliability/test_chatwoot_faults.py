@@ -14,11 +14,11 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
-from sla_digest.chatwoot import RetryPolicy
-from sla_digest.cli import main, verify_day
+from sla_digest.chatwoot.client import RetryPolicy
 from sla_digest.exceptions import DeadlineExceeded, RetryBudgetExhausted
-from sla_digest.sandbox import FAULT_KINDS, SandboxOptions, SandboxServer
-from sla_digest.sandbox_data import format_ms
+from sla_digest_cli.cli import main, verify_day
+from sla_digest_cli.sandbox.data import format_ms
+from sla_digest_cli.sandbox.server import FAULT_KINDS, SandboxOptions, SandboxServer
 
 from .conftest import FAST_RETRIES, expected_ids, expected_rows, kept_rows, window_of
 

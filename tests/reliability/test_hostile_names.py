@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from sla_digest.sandbox import SandboxServer
+from sla_digest_cli.sandbox.server import SandboxServer
 
 from .conftest import RECIPIENT, expected_ids
 

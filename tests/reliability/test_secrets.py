@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
-from sla_digest.cli import main
 from sla_digest.exceptions import AuthenticationError, ResponseError
-from sla_digest.sandbox import FAULT_KINDS, SandboxServer
+from sla_digest_cli.cli import main
+from sla_digest_cli.sandbox.server import FAULT_KINDS, SandboxServer
 from tests.fixtures.aws import REGION
 
 from .conftest import DAY, TOKEN, ZONE, LeakWatch, account_entry, collect, job, sqs_event

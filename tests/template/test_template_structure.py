@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from sla_digest.dispatch import parse_event
+from sla_digest.jobs.dispatch import parse_event
 
 ROOT = Path(__file__).resolve().parents[2]
 

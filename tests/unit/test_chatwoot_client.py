@@ -21,7 +21,7 @@ import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
-from sla_digest.chatwoot import (
+from sla_digest.chatwoot.client import (
     AccountContext,
     ChatwootClient,
     Page,

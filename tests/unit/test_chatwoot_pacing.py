@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from sla_digest.pacing import PacingPolicy, RateController
+from sla_digest.chatwoot.pacing import PacingPolicy, RateController
 
 
 class FakeClock:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from sla_digest.cli import ProgressBar
+from sla_digest_cli.cli import ProgressBar
 
 
 class Terminal(io.StringIO):

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from sla_digest.config import Config, load_config
-from sla_digest.dispatch import plan_scheduled, send_instant
 from sla_digest.exceptions import ArchiveError
+from sla_digest.jobs.dispatch import plan_scheduled, send_instant
 
 
 def utc(text: str) -> datetime:

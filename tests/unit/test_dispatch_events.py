@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from sla_digest.config import Config, load_config
-from sla_digest.dispatch import DispatchRequest, parse_event, plan_requested, queue_jobs
 from sla_digest.exceptions import ConfigError, QueueError
-from sla_digest.pipeline import DigestJob
+from sla_digest.jobs.dispatch import DispatchRequest, parse_event, plan_requested, queue_jobs
+from sla_digest.jobs.run import DigestJob
 
 
 def utc(text: str) -> datetime:
@@ -281,8 +281,8 @@ def test_a_queue_that_denies_access_fails_at_once_without_retrying() -> None:
     # GIVEN 25 jobs and a queue the function may not write to
     from datetime import date
 
-    from sla_digest.dispatch import queue_jobs
-    from sla_digest.pipeline import DigestJob
+    from sla_digest.jobs.dispatch import queue_jobs
+    from sla_digest.jobs.run import DigestJob
 
     jobs = [DigestJob(account_id=n, day=date(2026, 11, 20)) for n in range(1, 26)]
     queue = _RefusingQueue("AccessDenied", 403)
@@ -295,8 +295,8 @@ def test_a_queue_that_denies_access_fails_at_once_without_retrying() -> None:
 def test_a_throttled_queue_is_retried_then_every_job_is_named() -> None:
     from datetime import date
 
-    from sla_digest.dispatch import queue_jobs
-    from sla_digest.pipeline import DigestJob
+    from sla_digest.jobs.dispatch import queue_jobs
+    from sla_digest.jobs.run import DigestJob
 
     jobs = [DigestJob(account_id=n, day=date(2026, 11, 20)) for n in range(1, 13)]
     queue = _RefusingQueue("ThrottlingException", 400)

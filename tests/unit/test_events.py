@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sla_digest.events import EVENT_NAMES, classify_rows
+from sla_digest.chatwoot.events import EVENT_NAMES, classify_rows
 from sla_digest.window import Window
 
 # 2026-11-20 in UTC: [1795132800, 1795219200)

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
+from sla_digest.delivery.email import OutboxMailer, SesMailer, build_message, deliver_once
 from sla_digest.exceptions import DeliveryError
-from sla_digest.mail import OutboxMailer, SesMailer, build_message, deliver_once
-from sla_digest.render import Digest
+from sla_digest.report.render import Digest
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -37,7 +37,7 @@ def test_layer_requirements_are_generated_from_the_lock(tmp_path: Path) -> None:
 def test_the_summary_schema_ships_inside_the_package() -> None:
     import sla_digest
 
-    schema = Path(sla_digest.__file__).parent / "schemas" / "summary.schema.json"
+    schema = Path(sla_digest.__file__).parent / "report" / "schemas" / "summary.schema.json"
     assert schema.is_file()
 
 

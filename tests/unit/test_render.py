@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sla_digest.exceptions import RenderError
-from sla_digest.render import Digest, format_duration, render_digest
+from sla_digest.report.render import Digest, format_duration, render_digest
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"
@@ -386,7 +386,7 @@ def test_an_incomplete_day_with_no_measurable_gap_says_the_data_changed() -> Non
     import json
     from pathlib import Path
 
-    from sla_digest.render import render_digest
+    from sla_digest.report.render import render_digest
 
     root = Path(__file__).resolve().parents[2]
     fixture = next((root / "tests" / "fixtures" / "summaries").glob("acme-*.json"))

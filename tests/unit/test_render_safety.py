@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from sla_digest.render import Digest, render_digest
+from sla_digest.report.render import Digest, render_digest
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"

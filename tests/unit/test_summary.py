@@ -1,7 +1,7 @@
 """The summary against an independent reference implementation and hand-worked examples.
 
 The reference below is deliberately naive (plain loops, ``statistics``): it shares no code with
-``sla_digest.summary``, so the two can only agree if both follow the contract.
+``sla_digest.report.summary``, so the two can only agree if both follow the contract.
 """
 
 from __future__ import annotations
@@ -14,17 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from sla_digest.chatwoot.events import EventSet, classify_rows
 from sla_digest.config import SlaBasis, SlaTargets
-from sla_digest.events import EventSet, classify_rows
 from sla_digest.exceptions import VerificationError
-from sla_digest.sandbox import SandboxOptions, generate_dataset
-from sla_digest.summary import SCHEMA_VERSION, build_summary, percentile
+from sla_digest.report.summary import SCHEMA_VERSION, build_summary, percentile
 from sla_digest.window import Window, report_window
+from sla_digest_cli.sandbox.server import SandboxOptions, generate_dataset
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-    from sla_digest.events import ReportingEvent
+    from sla_digest.chatwoot.events import ReportingEvent
 
 DURATIONS = ("first_response", "reply_time", "conversation_resolved")
 COUNTED = (

@@ -10,9 +10,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sla_digest.chatwoot.events import EventSet, ReportingEvent, classify_rows
 from sla_digest.config import SlaTargets
-from sla_digest.events import EventSet, ReportingEvent, classify_rows
-from sla_digest.summary import build_summary, percentile, validate_summary
+from sla_digest.report.summary import build_summary, percentile, validate_summary
 from sla_digest.window import report_window
 
 DURATIONS = ("first_response", "reply_time", "conversation_resolved")

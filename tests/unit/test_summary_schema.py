@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from jsonschema import Draft202012Validator
 
+from sla_digest.chatwoot.events import classify_rows
 from sla_digest.config import SlaTargets
-from sla_digest.events import classify_rows
 from sla_digest.exceptions import VerificationError
-from sla_digest.summary import build_summary, summary_schema, validate_summary
+from sla_digest.report.summary import build_summary, summary_schema, validate_summary
 from sla_digest.window import report_window
 
 if TYPE_CHECKING:
@@ -128,7 +128,7 @@ def test_the_schema_is_valid_draft_2020_12() -> None:
 
 def test_the_schema_ships_inside_the_package() -> None:
     # GIVEN the installed package / WHEN looking for the schema beside the code
-    resource = files("sla_digest").joinpath("schemas/summary.schema.json")
+    resource = files("sla_digest.report").joinpath("schemas/summary.schema.json")
     # THEN it is there, so the Lambda layer carries it
     assert json.loads(resource.read_text(encoding="utf-8")) == summary_schema()
 
@@ -239,7 +239,7 @@ def test_validation_errors_are_short_lines() -> None:
 
 def test_importing_the_summary_module_does_not_load_jsonschema() -> None:
     # GIVEN a fresh interpreter (the Lambda's cold start)
-    code = "import sys, sla_digest.summary; print('jsonschema' in sys.modules)"
+    code = "import sys, sla_digest.report.summary; print('jsonschema' in sys.modules)"
     # WHEN the module is imported
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .config import Config, load_config
-from .exceptions import ConfigError
+from sla_digest.config import Config, load_config
+from sla_digest.exceptions import ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

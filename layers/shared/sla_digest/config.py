@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeGuard
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from .exceptions import ConfigError
+from sla_digest.exceptions import ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .exceptions import ConfigError, WindowError
+from sla_digest.exceptions import ConfigError, WindowError
 
 __all__ = [
     "Window",

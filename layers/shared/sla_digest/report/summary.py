@@ -22,9 +22,9 @@ from functools import cache
 from itertools import chain
 from typing import TYPE_CHECKING, Any, cast
 
-from .events import COUNTED_NAMES, DURATION_NAMES
-from .exceptions import VerificationError
-from .window import utc_text
+from sla_digest.chatwoot.events import COUNTED_NAMES, DURATION_NAMES
+from sla_digest.exceptions import VerificationError
+from sla_digest.window import utc_text
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -32,9 +32,9 @@ if TYPE_CHECKING:
 
     from jsonschema.protocols import Validator
 
-    from .config import SlaTargets
-    from .events import Columns, EventSet
-    from .window import Window
+    from sla_digest.chatwoot.events import Columns, EventSet
+    from sla_digest.config import SlaTargets
+    from sla_digest.window import Window
 
 __all__ = [
     "PERCENTILES",

@@ -14,13 +14,13 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .exceptions import ConfigError, SlaDigestError, VerificationError
+from sla_digest.exceptions import ConfigError, SlaDigestError, VerificationError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-    from .archive import Archive, DayArchive
-    from .pipeline import RunResult
+    from sla_digest.archive.store import Archive, DayArchive
+    from sla_digest.jobs.run import RunResult
 
 __all__ = ["main"]
 
@@ -74,7 +74,7 @@ def _token() -> str:
 def _templates_dir(flag: str | None) -> Path:
     """--templates, then TEMPLATES_DIR, then the templates folder of a source checkout."""
     candidates = [flag, os.environ.get("TEMPLATES_DIR")]
-    candidates.append(str(Path(__file__).resolve().parents[3] / "templates"))
+    candidates.append(str(Path(__file__).resolve().parents[2] / "templates"))
     for candidate in candidates:
         if candidate and (Path(candidate) / "digest.html.j2").is_file():
             return Path(candidate)
@@ -82,7 +82,7 @@ def _templates_dir(flag: str | None) -> Path:
 
 
 def _date_arg(text: str) -> date:
-    from .window import parse_date
+    from sla_digest.window import parse_date
 
     try:
         return parse_date(text)
@@ -105,7 +105,7 @@ def _say(text: str) -> None:
 
 
 def _headline(result: RunResult) -> str:
-    from .render import format_duration
+    from sla_digest.report.render import format_duration
 
     overall = result.summary["overall"]["first_response"]
     source = result.summary["source"]
@@ -134,7 +134,7 @@ class _Delivery:
     outbox: Path
 
     def mailer(self) -> Any:
-        from .mail import OutboxMailer, SesMailer
+        from sla_digest.delivery.email import OutboxMailer, SesMailer
 
         return SesMailer() if self.send else OutboxMailer(self.outbox)
 
@@ -148,8 +148,8 @@ def _run_one(
     delivery: _Delivery,
     token: str,
 ) -> RunResult:
-    from .chatwoot import ChatwootClient
-    from .pipeline import run_account_day
+    from sla_digest.chatwoot.client import ChatwootClient
+    from sla_digest.jobs.run import run_account_day
 
     bar = ProgressBar(sys.stderr, f"account {request.account_id} {request.day}")
     try:
@@ -188,10 +188,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run_flags(args: argparse.Namespace) -> int:
-    from .archive import DayArchive, LocalArchive
-    from .config import SlaTargets, parse_sla_flag, validate_base_url
-    from .pipeline import DayRequest
-    from .window import load_timezone, previous_day
+    from sla_digest.archive.store import DayArchive, LocalArchive
+    from sla_digest.config import SlaTargets, parse_sla_flag, validate_base_url
+    from sla_digest.jobs.run import DayRequest
+    from sla_digest.window import load_timezone, previous_day
 
     token = _token()
     load_timezone(args.timezone)
@@ -221,10 +221,10 @@ def _run_flags(args: argparse.Namespace) -> int:
 
 
 def _run_config(args: argparse.Namespace) -> int:
-    from .archive import DayArchive, LocalArchive
-    from .config import load_config
-    from .pipeline import DayRequest
-    from .window import previous_day
+    from sla_digest.archive.store import DayArchive, LocalArchive
+    from sla_digest.config import load_config
+    from sla_digest.jobs.run import DayRequest
+    from sla_digest.window import previous_day
 
     if args.out is None:
         raise ConfigError("run --config needs --out DIR")
@@ -273,7 +273,7 @@ def _run_config(args: argparse.Namespace) -> int:
 
 
 def _open(location: str) -> tuple[Archive, str]:
-    from .archive import open_archive
+    from sla_digest.archive.store import open_archive
 
     if not location.startswith("s3://") and not Path(location).is_dir():
         raise ConfigError(f"{location} is not a folder or an s3://bucket/prefix location")
@@ -284,7 +284,7 @@ def _days(
     location: str, account_id: int | None, day: date | None
 ) -> Iterator[tuple[str, DayArchive]]:
     """Every archived account-day at ``location``: a flat --out folder or an archive root."""
-    from .archive import DayArchive
+    from sla_digest.archive.store import DayArchive
 
     store, prefix = _open(location)
     if store.head(f"{prefix}raw/manifest.json") is not None or (
@@ -336,9 +336,9 @@ def verify_day(day: DayArchive) -> list[str]:
 
     Each page is read once: the checksum pass hands its bytes on to the re-derivation.
     """
-    from .archive import check_day
-    from .exceptions import ArchiveError
-    from .pipeline import ArchivedEvents, rebuild_summary
+    from sla_digest.archive.store import check_day
+    from sla_digest.exceptions import ArchiveError
+    from sla_digest.jobs.run import ArchivedEvents, rebuild_summary
 
     try:
         manifest = day.manifest()
@@ -384,7 +384,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    from .render import render_digest
+    from sla_digest.report.render import render_digest
 
     days = list(_days(args.location, args.account_id, args.date))
     if len(days) != 1:
@@ -425,13 +425,13 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from sla_digest_cli.demo import run_demo
 
     return run_demo(Path(args.out), templates_dir=_templates_dir(args.templates), say=_say)
 
 
 def _cmd_sandbox(args: argparse.Namespace) -> int:
-    from .sandbox import SandboxOptions, serve
+    from sla_digest_cli.sandbox.server import SandboxOptions, serve
 
     options = SandboxOptions(
         events=args.events,

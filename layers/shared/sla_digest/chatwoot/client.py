@@ -51,8 +51,9 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from .events import EVENT_NAMES, EventSet, classify_rows, parse_timestamp
-from .exceptions import (
+from sla_digest.chatwoot.events import EVENT_NAMES, EventSet, classify_rows, parse_timestamp
+from sla_digest.chatwoot.pacing import RateController
+from sla_digest.exceptions import (
     AuthenticationError,
     ChatwootError,
     ConfigError,
@@ -60,13 +61,12 @@ from .exceptions import (
     ResponseError,
     RetryBudgetExhausted,
 )
-from .pacing import RateController
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
     from types import TracebackType
 
-    from .window import Window
+    from sla_digest.window import Window
 
 __all__ = [
     "AccountContext",

@@ -17,20 +17,20 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from .archive import DayArchive
-from .config import SlaTargets, targets_with_policy
-from .exceptions import ConfigError, DeadlineExceeded, VerificationError, WindowError
-from .window import Window, parse_date, report_window, utc_text
+from sla_digest.archive.store import DayArchive
+from sla_digest.config import SlaTargets, targets_with_policy
+from sla_digest.exceptions import ConfigError, DeadlineExceeded, VerificationError, WindowError
+from sla_digest.window import Window, parse_date, report_window, utc_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from pathlib import Path
 
-    from .aws import AwsClients
-    from .chatwoot import AccountContext, ChatwootClient, FetchResult, Page
-    from .config import AccountConfig, Settings
-    from .mail import DeliveryResult, Mailer
-    from .render import Digest
+    from sla_digest.aws import AwsClients
+    from sla_digest.chatwoot.client import AccountContext, ChatwootClient, FetchResult, Page
+    from sla_digest.config import AccountConfig, Settings
+    from sla_digest.delivery.email import DeliveryResult, Mailer
+    from sla_digest.report.render import Digest
 
 __all__ = [
     "DELIVERY_MARKER",
@@ -199,9 +199,9 @@ def run_account_day(
     Pages reach the archive the moment they arrive and the manifest is written last, so a run
     that dies — or stops early when ``remaining_ms`` runs short — resumes where it stopped.
     """
-    from .chatwoot import Page
-    from .render import render_digest
-    from .summary import build_summary, validate_summary
+    from sla_digest.chatwoot.client import Page
+    from sla_digest.report.render import render_digest
+    from sla_digest.report.summary import build_summary, validate_summary
 
     current = now or datetime.now(tz=UTC)
     window = report_window(request.day, request.timezone, now=current, allow_partial=allow_partial)
@@ -306,7 +306,7 @@ def _deliver(
     dynamodb: Any,
     now: datetime,
 ) -> DeliveryResult:
-    from .mail import build_message, deliver_once
+    from sla_digest.delivery.email import build_message, deliver_once
 
     if not sender:
         raise ConfigError("a sender address is needed to send the digest (SENDER_ADDRESS)")
@@ -362,7 +362,7 @@ class ArchivedEvents:
     """
 
     def __init__(self, manifest: Mapping[str, Any]) -> None:
-        from .events import EventSet, classify_rows
+        from sla_digest.chatwoot.events import EventSet, classify_rows
 
         self._classify = classify_rows
         self.manifest = manifest
@@ -404,8 +404,8 @@ def rebuild_summary(
     any difference from ``stored`` is a difference in the numbers. ``read`` holds the day's
     pages already classified (every page its manifest lists); without it they are read here.
     """
-    from .chatwoot import AccountContext
-    from .summary import build_summary
+    from sla_digest.chatwoot.client import AccountContext
+    from sla_digest.report.summary import build_summary
 
     if read is None:
         found = archive.manifest()
@@ -444,10 +444,10 @@ def process_job(
     now: datetime | None = None,
 ) -> JobOutcome:
     """The digest Lambda's unit of work: one account-day from ``accounts.json`` in S3."""
-    from .archive import S3Archive
-    from .aws import read_config, read_token
-    from .chatwoot import ChatwootClient
-    from .mail import SesMailer
+    from sla_digest.archive.store import S3Archive
+    from sla_digest.aws import read_config, read_token
+    from sla_digest.chatwoot.client import ChatwootClient
+    from sla_digest.delivery.email import SesMailer
 
     started = time.monotonic()
     store = S3Archive(settings.archive_bucket, s3=clients.s3)
@@ -512,7 +512,7 @@ def _deliver_archived(
     again; the archived summary renders to the same digest byte for byte. An incomplete day is
     fetched again instead, in case the gap has closed.
     """
-    from .render import render_digest
+    from sla_digest.report.render import render_digest
 
     manifest = day.manifest()
     summary = day.summary() if manifest is not None and manifest.get("complete") else None

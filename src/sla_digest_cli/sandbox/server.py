@@ -25,8 +25,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from .exceptions import ConfigError
-from .sandbox_data import (
+from sla_digest.exceptions import ConfigError
+from sla_digest.window import load_timezone
+from sla_digest_cli.sandbox.data import (
     EVENT_KEYS,
     PER_PAGE,
     Dataset,
@@ -34,7 +35,6 @@ from .sandbox_data import (
     build_dataset,
     parse_ms,
 )
-from .window import load_timezone
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping

@@ -17,8 +17,8 @@ from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .exceptions import DeliveryError
-from .render import clean_text
+from sla_digest.exceptions import DeliveryError
+from sla_digest.report.render import clean_text
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_sesv2.client import SESV2Client
 
-    from .render import Digest
+    from sla_digest.report.render import Digest
 
 __all__ = [
     "ACCOUNT_HEADER",

@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, runtime_checkable
 
-from .exceptions import ArchiveError, ConfigError
-from .window import utc_text
+from sla_digest.exceptions import ArchiveError, ConfigError
+from sla_digest.window import utc_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
     from mypy_boto3_s3 import S3Client
 
-    from .window import Window
+    from sla_digest.window import Window
 
 __all__ = [
     "MANIFEST_VERSION",

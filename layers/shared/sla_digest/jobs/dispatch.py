@@ -16,17 +16,17 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
-from .exceptions import ArchiveError, ConfigError, QueueError, WindowError
-from .pipeline import DigestJob
-from .window import parse_date, report_window
+from sla_digest.exceptions import ArchiveError, ConfigError, QueueError, WindowError
+from sla_digest.jobs.run import DigestJob
+from sla_digest.window import parse_date, report_window
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
     from mypy_boto3_sqs import SQSClient
 
-    from .aws import AwsClients
-    from .config import AccountConfig, Config, Settings
+    from sla_digest.aws import AwsClients
+    from sla_digest.config import AccountConfig, Config, Settings
 
 __all__ = [
     "BACKFILL_LIMIT_DAYS",
@@ -393,9 +393,9 @@ def handle_dispatch_event(
     A bad event or an unreadable ``accounts.json`` raises :class:`ConfigError`; bad account
     entries are logged, counted and left out.
     """
-    from .archive import DayArchive, S3Archive
-    from .aws import read_config
-    from .pipeline import delivered
+    from sla_digest.archive.store import DayArchive, S3Archive
+    from sla_digest.aws import read_config
+    from sla_digest.jobs.run import delivered
 
     request = parse_event(event)
     config = read_config(settings.archive_bucket, settings.config_key, s3=clients.s3)

@@ -18,7 +18,7 @@ from functools import cache
 from statistics import NormalDist
 from typing import Any
 
-from .window import report_window
+from sla_digest.window import report_window
 
 __all__ = [
     "EVENT_KEYS",

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from .window import Window
+    from sla_digest.window import Window
 
 __all__ = [
     "COUNTED_NAMES",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from .exceptions import ConfigError
+from sla_digest.exceptions import ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -89,7 +89,7 @@ def run_demo(out: Path, *, templates_dir: Path, say: Callable[[str], None]) -> i
             "from a checkout (or pip install moto)"
         ) from exc
 
-    from .sandbox import SandboxOptions, SandboxServer
+    from sla_digest_cli.sandbox.server import SandboxOptions, SandboxServer
 
     options = SandboxOptions(events=1200, latency=0.005, shuffle_ties=True, fault_rate=0.05)
     with SandboxServer(options) as server, fake_aws_environment(), mock_aws():
@@ -111,12 +111,12 @@ def _pipeline(
 ) -> DemoResult:
     import boto3
 
-    from .archive import LocalArchive
-    from .aws import AwsClients
-    from .cli import verify_day
-    from .config import Settings
-    from .dispatch import handle_dispatch_event
-    from .pipeline import DigestJob, process_job
+    from sla_digest.archive.store import LocalArchive
+    from sla_digest.aws import AwsClients
+    from sla_digest.config import Settings
+    from sla_digest.jobs.dispatch import handle_dispatch_event
+    from sla_digest.jobs.run import DigestJob, process_job
+    from sla_digest_cli.cli import verify_day
 
     s3 = boto3.client("s3", region_name=REGION)
     sqs = boto3.client("sqs", region_name=REGION)
@@ -181,7 +181,7 @@ def _pipeline(
     _download(s3, archive_dir)
     _export_emails(out / "outbox")
     verified = 0
-    from .archive import DayArchive
+    from sla_digest.archive.store import DayArchive
 
     for day in (first, options.day):
         problems = verify_day(DayArchive(LocalArchive(archive_dir), options.account_id, day))

@@ -20,8 +20,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .exceptions import ConfigError, RenderError
-from .window import load_timezone
+from sla_digest.exceptions import ConfigError, RenderError
+from sla_digest.window import load_timezone
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
