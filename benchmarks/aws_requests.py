@@ -16,6 +16,7 @@ import sys
 import time
 from base64 import b64encode
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -68,9 +69,11 @@ def count_requests(profile: Profile) -> tuple[Counter[str], int]:
     import boto3
     from moto import mock_aws
 
-    from sla_digest.aws import AwsClients
+    from sla_digest.aws import AwsClients, job_services
     from sla_digest.config import Settings
-    from sla_digest.jobs.run import DigestJob, process_job
+    from sla_digest.jobs.job import DigestJob
+    from sla_digest.jobs.run import process_job
+    from sla_digest_cli.demo import Invocation
 
     sandbox = SandboxProcess(events=profile.fetch_events)
     counts: Counter[str] = Counter()
@@ -92,12 +95,10 @@ def count_requests(profile: Profile) -> tuple[Counter[str], int]:
             sender_address=SENDER,
             templates_dir=ROOT / "templates",
         )
-        outcome = process_job(
-            DigestJob(account_id=7, day=window.day),
-            settings=settings,
-            clients=clients,
-            now=datetime.fromtimestamp(window.until, UTC) + timedelta(hours=6),
-        )
+        after = datetime.fromtimestamp(window.until, UTC) + timedelta(hours=6)
+        services = replace(job_services(settings, clients), clock=lambda: after)
+        job = DigestJob(account_id=7, day=window.day)
+        outcome = process_job(job, services, lambda_context=Invocation())
     if outcome.status != "sent" or not outcome.complete:
         raise BenchmarkError(f"the counted digest job ended {outcome.status!r}")
     return counts, outcome.pages

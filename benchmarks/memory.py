@@ -99,8 +99,9 @@ def _child(base_url: str, token: str, out: Path) -> None:
     from sla_digest.archive.store import DayArchive, LocalArchive
     from sla_digest.chatwoot.client import ChatwootClient
     from sla_digest.config import SlaTargets
-    from sla_digest.delivery.email import OutboxMailer
-    from sla_digest.jobs.run import DayRequest, run_account_day
+    from sla_digest.delivery.email import EmailChannel, OutboxMailer
+    from sla_digest.jobs.job import DayRequest
+    from sla_digest.jobs.run import Ports, run_account_day
 
     from ._sandbox import report_day
 
@@ -117,15 +118,18 @@ def _child(base_url: str, token: str, out: Path) -> None:
     )
     started, cpu = time.perf_counter(), time.process_time()
     with ChatwootClient(base_url, token) as client:
-        result = run_account_day(
-            request,
+        email = EmailChannel(
+            OutboxMailer(out / "outbox"), sender="digest@example.com", recipients=request.recipients
+        )
+        after = datetime.fromtimestamp(window.until, UTC) + timedelta(hours=6)
+        ports = Ports(
             client=client,
             archive=DayArchive(LocalArchive(out), request.account_id, request.day),
             templates_dir=TEMPLATES,
-            mailer=OutboxMailer(out / "outbox"),
-            sender="digest@example.com",
-            now=datetime.fromtimestamp(window.until, UTC) + timedelta(hours=6),
+            channels=[email],
+            clock=lambda: after,
         )
+        result = run_account_day(request, ports)
     figures = {
         "peak_mb": _peak_mb(),
         "imports_mb": imports_mb,

@@ -13,28 +13,24 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 
-from sla_digest.aws import AwsClients
+from sla_digest.aws import AwsClients, dispatch_services
 from sla_digest.config import Settings
-from sla_digest.jobs.dispatch import handle_dispatch_event
+from sla_digest.jobs.dispatch import DispatchServices, handle_dispatch_event
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
-# Trace the AWS SDK only: Tracer's default patches every library X-Ray supports, importing
-# libraries this function never uses at cold start.
-tracer = Tracer(patch_modules=["boto3"])
+tracer = Tracer(patch_modules=["boto3"])  # the AWS SDK only: README, Operations
 metrics = Metrics()
-# Every sla_digest.* module logs through the package logger, as the same JSON.
 copy_config_to_registered_loggers(source_logger=logger, include={"sla_digest"})
-
 clients = AwsClients()
 
 
 @functools.cache
-def settings() -> Settings:
-    """Read once per cold start; a missing variable fails every invocation with its name."""
-    return Settings.from_env(os.environ, required=Settings.DISPATCH)
+def services() -> DispatchServices:
+    """Built once per cold start; a missing variable fails every invocation with its name."""
+    return dispatch_services(Settings.from_env(os.environ, required=Settings.DISPATCH), clients)
 
 
 @logger.inject_lambda_context
@@ -43,7 +39,7 @@ def settings() -> Settings:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     execution_id = event.get("execution_id") if isinstance(event, dict) else None
     logger.set_correlation_id(execution_id or context.aws_request_id)
-    result = handle_dispatch_event(event, settings=settings(), clients=clients)
+    result = handle_dispatch_event(event, services())
     metrics.add_metric(name="JobsQueued", unit=MetricUnit.Count, value=result["queued"])
     metrics.add_metric(name="ConfigErrors", unit=MetricUnit.Count, value=result["errors"])
     return result

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
     from sla_digest.archive.store import Archive, DayArchive
-    from sla_digest.jobs.run import RunResult
+    from sla_digest.delivery.channel import Channel
+    from sla_digest.jobs.job import DayRequest, RunResult
 
 __all__ = ["main"]
 
@@ -133,14 +134,19 @@ class _Delivery:
     sender: str | None
     outbox: Path
 
-    def mailer(self) -> Any:
-        from sla_digest.delivery.email import OutboxMailer, SesMailer
+    def channels(self, recipients: Sequence[str]) -> list[Channel]:
+        """The email channel when there is someone to send to (or --send asks for it)."""
+        from sla_digest.delivery.email import EmailChannel, OutboxMailer, SesMailer
 
-        return SesMailer() if self.send else OutboxMailer(self.outbox)
+        if not (recipients or self.send):
+            return []
+        mailer = SesMailer() if self.send else OutboxMailer(self.outbox)
+        sender = self.sender or "sla-digest@localhost"
+        return [EmailChannel(mailer, sender=sender, recipients=recipients)]
 
 
 def _run_one(
-    request: Any,
+    request: DayRequest,
     *,
     archive: DayArchive,
     previous: Any,
@@ -149,21 +155,20 @@ def _run_one(
     token: str,
 ) -> RunResult:
     from sla_digest.chatwoot.client import ChatwootClient
-    from sla_digest.jobs.run import run_account_day
+    from sla_digest.jobs.run import Ports, run_account_day
 
     bar = ProgressBar(sys.stderr, f"account {request.account_id} {request.day}")
     try:
         with ChatwootClient(request.base_url, token, concurrency=args.concurrency) as client:
-            return run_account_day(
-                request,
+            ports = Ports(
                 client=client,
                 archive=archive,
                 templates_dir=_templates_dir(args.templates),
-                previous=previous,
-                mailer=delivery.mailer() if request.recipients or delivery.send else None,
-                sender=delivery.sender or "sla-digest@localhost",
-                allow_partial=args.allow_partial,
+                channels=delivery.channels(request.recipients),
                 progress=bar,
+            )
+            return run_account_day(
+                request, ports, previous=previous, allow_partial=args.allow_partial
             )
     finally:
         bar.close()
@@ -190,7 +195,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _run_flags(args: argparse.Namespace) -> int:
     from sla_digest.archive.store import DayArchive, LocalArchive
     from sla_digest.config import SlaTargets, parse_sla_flag, validate_base_url
-    from sla_digest.jobs.run import DayRequest
+    from sla_digest.jobs.job import DayRequest
     from sla_digest.window import load_timezone, previous_day
 
     token = _token()
@@ -223,7 +228,7 @@ def _run_flags(args: argparse.Namespace) -> int:
 def _run_config(args: argparse.Namespace) -> int:
     from sla_digest.archive.store import DayArchive, LocalArchive
     from sla_digest.config import load_config
-    from sla_digest.jobs.run import DayRequest
+    from sla_digest.jobs.job import DayRequest
     from sla_digest.window import previous_day
 
     if args.out is None:

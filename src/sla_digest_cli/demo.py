@@ -60,6 +60,14 @@ def fake_aws_environment(region: str = REGION) -> Iterator[None]:
                 os.environ[name] = value
 
 
+class Invocation:
+    """An emulated Lambda invocation with the digest function's five minutes ahead of it."""
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 300_000
+
+
 def _accounts(base_url: str, account_id: int, timezone: str) -> dict[str, Any]:
     return {
         "defaults": {"timezone": "UTC", "send_hour": 7, "sla": {"reply_time": "1h"}},
@@ -112,10 +120,11 @@ def _pipeline(
     import boto3
 
     from sla_digest.archive.store import LocalArchive
-    from sla_digest.aws import AwsClients
+    from sla_digest.aws import AwsClients, dispatch_services, job_services
     from sla_digest.config import Settings
     from sla_digest.jobs.dispatch import handle_dispatch_event
-    from sla_digest.jobs.run import DigestJob, process_job
+    from sla_digest.jobs.job import DigestJob
+    from sla_digest.jobs.run import process_job
     from sla_digest_cli.cli import verify_day
 
     s3 = boto3.client("s3", region_name=REGION)
@@ -154,7 +163,7 @@ def _pipeline(
         "to": options.day.isoformat(),
     }
     say(f"dispatch: backfill {first} … {options.day}")
-    dispatched = handle_dispatch_event(event, settings=settings, clients=clients)
+    dispatched = handle_dispatch_event(event, dispatch_services(settings, clients))
     say(f"dispatch: {json.dumps(dispatched)}")
 
     bodies: list[str] = []
@@ -168,13 +177,14 @@ def _pipeline(
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
     # Jobs run oldest first so the second day finds the first one's summary for its trend.
     bodies.sort(key=lambda body: json.loads(body)["date"])
+    services = job_services(settings, clients)
     sent = 0
     for body in bodies:
-        outcome = process_job(DigestJob.from_body(body), settings=settings, clients=clients)
+        outcome = process_job(DigestJob.from_body(body), services, lambda_context=Invocation())
         say(f"digest: {json.dumps(outcome.as_dict())}")
         sent += outcome.status == "sent"
     # SQS delivers at least once: the same job again must not send a second email.
-    again = process_job(DigestJob.from_body(bodies[-1]), settings=settings, clients=clients)
+    again = process_job(DigestJob.from_body(bodies[-1]), services, lambda_context=Invocation())
     say(f"digest (same job delivered again): {json.dumps(again.as_dict())}")
 
     archive_dir = out / "archive"

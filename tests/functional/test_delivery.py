@@ -1,9 +1,10 @@
-"""Exactly one email per account and day, against moto's DynamoDB and SES."""
+"""Exactly one email per account and day: the email channel behind the ledger, on moto."""
 
 from __future__ import annotations
 
 import email
 import email.policy
+import hashlib
 import json
 from datetime import date
 from email.message import EmailMessage
@@ -13,8 +14,10 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
-from sla_digest.delivery.email import SesMailer, build_message, deliver_once
-from sla_digest.exceptions import DeliveryError
+from sla_digest.delivery.channel import Delivery, Message
+from sla_digest.delivery.email import EmailChannel, SesMailer
+from sla_digest.delivery.once import ExactlyOnce, IdempotencyLedger
+from sla_digest.exceptions import DeliveryError, DeliveryRejected, DeliveryUnavailable
 from sla_digest.report.render import render_digest
 from tests.fixtures.aws import REGION
 
@@ -57,29 +60,43 @@ def records(dynamodb: Any) -> list[dict[str, Any]]:
     return items
 
 
+class Invocation:
+    """The running Lambda invocation, as the ledger sees it: how long it still has."""
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 300_000
+
+
 @pytest.fixture(scope="module")
-def message() -> EmailMessage:
+def message() -> Message:
     summary = json.loads(
         (ROOT / "tests/fixtures/summaries/acme-2026-11-20.json").read_text(encoding="utf-8")
     )
     digest = render_digest(
         summary, templates_dir=ROOT / "templates", archive_location="s3://archive/raw/"
     )
-    return build_message(digest, sender=SENDER, recipients=RECIPIENTS)
+    return Message(digest=digest, summary=summary)
 
 
-def deliver(message: EmailMessage, clients: dict[str, Any], **overrides: Any) -> Any:
-    arguments: dict[str, Any] = {
-        "message": message,
-        "mailer": SesMailer(sesv2=clients["sesv2"]),
-        "recipients": RECIPIENTS,
-        "account_id": 7,
-        "day": DAY,
-        "idempotency_table": TABLE,
-        "dynamodb": clients["dynamodb"],
-    }
-    arguments.update(overrides)
-    return deliver_once(**arguments)
+def deliver(
+    message: Message,
+    clients: dict[str, Any],
+    *,
+    mailer: Any = None,
+    sender: str = SENDER,
+    recipients: Sequence[str] = RECIPIENTS,
+    day: date = DAY,
+    force: bool = False,
+    table: str = TABLE,
+) -> Any:
+    """The digest Lambda's email channel: SES behind the idempotency record."""
+    email_channel = EmailChannel(
+        mailer or SesMailer(sesv2=clients["sesv2"]), sender=sender, recipients=recipients
+    )
+    ledger = IdempotencyLedger(table, dynamodb=clients["dynamodb"], lambda_context=Invocation())
+    once = ExactlyOnce(email_channel, ledger)
+    return once.deliver(message, Delivery(account_id=7, start=day, force=force))
 
 
 class FailingOnce:
@@ -92,12 +109,12 @@ class FailingOnce:
     def send(self, message: EmailMessage, *, recipients: Sequence[str]) -> str:
         self.calls += 1
         if self.calls == 1:
-            raise DeliveryError("SES throttled the digest (Throttling); retryable")
+            raise DeliveryUnavailable("SES throttled the digest (Throttling); retryable")
         return self.inner.send(message, recipients=recipients)
 
 
 def test_two_deliveries_of_the_same_job_send_one_email(
-    message: EmailMessage, clients: dict[str, Any]
+    message: Message, clients: dict[str, Any]
 ) -> None:
     # GIVEN the same account-day delivered twice (SQS delivers at least once)
     first = deliver(message, clients)
@@ -110,7 +127,7 @@ def test_two_deliveries_of_the_same_job_send_one_email(
 
 
 def test_the_one_email_has_sender_recipients_subject_both_parts_and_the_csv(
-    message: EmailMessage, clients: dict[str, Any]
+    message: Message, clients: dict[str, Any]
 ) -> None:
     # GIVEN one delivery
     deliver(message, clients)
@@ -137,7 +154,7 @@ def test_the_one_email_has_sender_recipients_subject_both_parts_and_the_csv(
 
 
 def test_the_record_uses_the_powertools_key_and_ttl_attributes(
-    message: EmailMessage, clients: dict[str, Any]
+    message: Message, clients: dict[str, Any]
 ) -> None:
     # GIVEN one delivery
     deliver(message, clients)
@@ -158,7 +175,7 @@ def _now() -> int:
 
 
 def test_recipients_in_another_order_are_the_same_job(
-    message: EmailMessage, clients: dict[str, Any]
+    message: Message, clients: dict[str, Any]
 ) -> None:
     # GIVEN a delivery, then a retry whose recipient list is reordered and differently cased
     deliver(message, clients)
@@ -169,7 +186,7 @@ def test_recipients_in_another_order_are_the_same_job(
 
 
 def test_another_day_or_other_recipients_send_their_own_email(
-    message: EmailMessage, clients: dict[str, Any]
+    message: Message, clients: dict[str, Any]
 ) -> None:
     # GIVEN one delivery
     deliver(message, clients)
@@ -181,7 +198,7 @@ def test_another_day_or_other_recipients_send_their_own_email(
 
 
 def test_force_sends_again_and_later_deliveries_see_the_forced_send(
-    message: EmailMessage, clients: dict[str, Any]
+    message: Message, clients: dict[str, Any]
 ) -> None:
     # GIVEN a delivered day
     first = deliver(message, clients)
@@ -197,7 +214,7 @@ def test_force_sends_again_and_later_deliveries_see_the_forced_send(
 
 
 def test_a_failed_send_records_nothing_so_the_retry_sends(
-    message: EmailMessage, clients: dict[str, Any]
+    message: Message, clients: dict[str, Any]
 ) -> None:
     # GIVEN a mailer whose first attempt fails
     mailer = FailingOnce(SesMailer(sesv2=clients["sesv2"]))
@@ -213,34 +230,30 @@ def test_a_failed_send_records_nothing_so_the_retry_sends(
     assert len(sent_messages()) == 1
 
 
-def test_an_unverified_sender_fails_clearly_and_records_nothing(
-    clients: dict[str, Any],
+def test_an_unverified_sender_fails_clearly_as_permanent_and_records_nothing(
+    message: Message, clients: dict[str, Any]
 ) -> None:
-    # GIVEN a message from an address SES has not verified
-    summary = json.loads(
-        (ROOT / "tests/fixtures/summaries/acme-2026-11-20.json").read_text(encoding="utf-8")
-    )
-    digest = render_digest(summary, templates_dir=ROOT / "templates", archive_location="x")
-    unverified = build_message(digest, sender="nobody@elsewhere.example", recipients=RECIPIENTS)
-    # WHEN it is delivered THEN the error points at SES verification and nothing is recorded
-    with pytest.raises(DeliveryError, match="verified SES identity"):
-        deliver(unverified, clients)
+    # GIVEN a sender address SES has not verified
+    # WHEN the digest is delivered THEN the error points at SES verification, is typed as
+    # needing a person, and nothing is recorded
+    with pytest.raises(DeliveryRejected, match="verified SES identity"):
+        deliver(message, clients, sender="nobody@elsewhere.example")
     assert records(clients["dynamodb"]) == []
 
 
 def test_a_delivery_already_in_flight_is_not_sent_twice(
-    message: EmailMessage, clients: dict[str, Any]
+    message: Message, clients: dict[str, Any]
 ) -> None:
     # GIVEN a mailer that, while sending, sees the same job delivered again (a parallel retry)
     inner_errors: list[DeliveryError] = []
 
     class Reentrant:
-        def send(self, message: EmailMessage, *, recipients: Sequence[str]) -> str:
+        def send(self, mime: EmailMessage, *, recipients: Sequence[str]) -> str:
             try:
                 deliver(message, clients)
             except DeliveryError as exc:
                 inner_errors.append(exc)
-            return SesMailer(sesv2=clients["sesv2"]).send(message, recipients=recipients)
+            return SesMailer(sesv2=clients["sesv2"]).send(mime, recipients=recipients)
 
     # WHEN the outer delivery runs
     outer = deliver(message, clients, mailer=Reentrant())
@@ -253,10 +266,47 @@ def test_a_delivery_already_in_flight_is_not_sent_twice(
 
 
 def test_a_missing_table_is_a_delivery_error_and_nothing_is_sent(
-    message: EmailMessage, clients: dict[str, Any]
+    message: Message, clients: dict[str, Any]
 ) -> None:
     # GIVEN a table name that does not exist
     # WHEN delivering THEN the error names the table and no email left
     with pytest.raises(DeliveryError, match="no-such-table"):
-        deliver(message, clients, idempotency_table="no-such-table")
+        deliver(message, clients, table="no-such-table")
     assert sent_messages() == []
+
+
+def test_the_email_key_is_the_one_records_of_earlier_releases_carry(
+    message: Message, clients: dict[str, Any]
+) -> None:
+    # GIVEN the key an earlier release wrote for this account-day and recipients: Powertools'
+    # prefix, then the MD5 of the sorted JSON of account, date and lower-cased sorted addresses
+    data = {"account_id": 7, "date": "2026-11-20", "recipients": sorted(RECIPIENTS)}
+    digest = hashlib.md5(json.dumps(data, sort_keys=True).encode()).hexdigest()
+    # WHEN the channel delivers
+    deliver(message, clients)
+    # THEN its record has exactly that id, so a record of before the channel interface
+    # still stops a second email
+    (record,) = records(clients["dynamodb"])
+    assert record["id"]["S"] == f"sla-digest#delivery#{digest}"
+
+
+def test_a_record_written_by_an_earlier_release_still_suppresses_the_send(
+    message: Message, clients: dict[str, Any]
+) -> None:
+    # GIVEN a completed record in the old key layout, holding the old result fields
+    data = {"account_id": 7, "date": "2026-11-20", "recipients": sorted(RECIPIENTS)}
+    digest = hashlib.md5(json.dumps(data, sort_keys=True).encode()).hexdigest()
+    clients["dynamodb"].put_item(
+        TableName=TABLE,
+        Item={
+            "id": {"S": f"sla-digest#delivery#{digest}"},
+            "status": {"S": "COMPLETED"},
+            "expiration": {"N": str(_now() + 86400)},
+            "data": {"S": json.dumps({"sent": True, "message_id": "old-1", "duplicate": False})},
+        },
+    )
+    # WHEN the same day is delivered through the channel
+    receipt = deliver(message, clients)
+    # THEN nothing is sent and the old send is reported
+    assert sent_messages() == []
+    assert (receipt.duplicate, receipt.message_id, receipt.channel) == (True, "old-1", "email")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
-from sla_digest.jobs.run import DigestJob
+from sla_digest.jobs.job import DigestJob
 from tests.fixtures.aws import REGION
 
 if TYPE_CHECKING:

@@ -24,8 +24,9 @@ from botocore.exceptions import ClientError
 
 from sla_digest.archive.store import DayArchive, LocalArchive
 from sla_digest.chatwoot.client import ChatwootClient, RetryPolicy
-from sla_digest.delivery.email import OutboxMailer
-from sla_digest.jobs.run import DayRequest, RunResult, run_account_day
+from sla_digest.delivery.email import EmailChannel, OutboxMailer
+from sla_digest.jobs.job import DayRequest, RunResult
+from sla_digest.jobs.run import Ports, run_account_day
 from sla_digest_cli.sandbox.server import SandboxOptions, SandboxServer
 from tests.fixtures.aws import REGION, set_template_globals
 
@@ -286,16 +287,18 @@ def run_day(tmp_path: Path, leak_watch: LeakWatch) -> Callable[..., DayRun]:
         )
         try:
             with ChatwootClient(server.base_url, token, retry=retry, **client_options) as client:
-                day_run.result = run_account_day(
-                    request,
+                email = EmailChannel(
+                    OutboxMailer(folder / "outbox"), sender=SENDER, recipients=request.recipients
+                )
+                ports = Ports(
                     client=client,
                     archive=day_run.archive,
                     templates_dir=TEMPLATES,
-                    mailer=OutboxMailer(folder / "outbox"),
-                    sender=SENDER,
-                    now=NOW,
+                    channels=[email],
+                    clock=lambda: NOW,
                     remaining_ms=remaining_ms,
                 )
+                day_run.result = run_account_day(request, ports)
         except Exception as exc:  # kept for the test to judge, whatever it is
             day_run.error = exc
             leak_watch.add_exception(exc)

@@ -12,12 +12,13 @@ import os
 import resource
 import sys
 import time
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 from sla_digest.archive.store import DayArchive, LocalArchive
 from sla_digest.chatwoot.client import ChatwootClient
-from sla_digest.jobs.run import DayRequest, run_account_day
+from sla_digest.jobs.job import DayRequest
+from sla_digest.jobs.run import Ports, run_account_day
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,13 +50,12 @@ def main(argv: list[str]) -> int:
     request = DayRequest(account_id=7, base_url=base_url, timezone=timezone, day=day)
     token = os.environ["CHATWOOT_API_TOKEN"]
     with ChatwootClient(base_url, token) as client:
-        result = run_account_day(
-            request,
+        ports = Ports(
             client=client,
             archive=DayArchive(LocalArchive(Path(out)), 7, day, flat=True),
             templates_dir=ROOT / "templates",
-            now=datetime.now(tz=UTC),
         )
+        result = run_account_day(request, ports)
     stats = result.fetch.stats
     report = {
         "baseline_mb": baseline,

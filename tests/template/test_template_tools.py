@@ -62,6 +62,27 @@ def test_the_shared_layer_holds_the_package_its_data_and_its_dependencies(
         assert (python / package).is_dir(), package
 
 
+def test_the_shared_layer_holds_no_local_only_code(
+    sam_build: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    # GIVEN every file of the built layer
+    _, build_dir = sam_build
+    python = build_dir / "SharedLayer" / "python"
+    files = [path.relative_to(python) for path in python.rglob("*") if path.is_file()]
+    ours = [path for path in files if path.parts[0] == "sla_digest"]
+    # THEN the runtime package is there, and nothing of the local side: no CLI, sandbox or
+    # demo package or module, no moto, and no module of ours that imports moto
+    assert ours
+    assert not [path for path in files if path.parts[0] in ("sla_digest_cli", "moto")]
+    local_names = {"cli", "cli.py", "sandbox", "sandbox.py", "demo.py", "sandbox_data.py"}
+    assert not [path for path in ours if local_names & set(path.parts)]
+    for path in ours:
+        if path.suffix == ".py":
+            text = (python / path).read_text(encoding="utf-8")
+            assert "import moto" not in text, path
+            assert "from moto" not in text, path
+
+
 def test_every_native_library_in_the_layer_is_built_for_arm64(
     sam_build: tuple[subprocess.CompletedProcess[str], Path],
 ) -> None:

@@ -11,7 +11,7 @@ import pytest
 from sla_digest.config import Config, load_config
 from sla_digest.exceptions import ConfigError, QueueError
 from sla_digest.jobs.dispatch import DispatchRequest, parse_event, plan_requested, queue_jobs
-from sla_digest.jobs.run import DigestJob
+from sla_digest.jobs.job import DigestJob
 
 
 def utc(text: str) -> datetime:
@@ -282,7 +282,7 @@ def test_a_queue_that_denies_access_fails_at_once_without_retrying() -> None:
     from datetime import date
 
     from sla_digest.jobs.dispatch import queue_jobs
-    from sla_digest.jobs.run import DigestJob
+    from sla_digest.jobs.job import DigestJob
 
     jobs = [DigestJob(account_id=n, day=date(2026, 11, 20)) for n in range(1, 26)]
     queue = _RefusingQueue("AccessDenied", 403)
@@ -296,7 +296,7 @@ def test_a_throttled_queue_is_retried_then_every_job_is_named() -> None:
     from datetime import date
 
     from sla_digest.jobs.dispatch import queue_jobs
-    from sla_digest.jobs.run import DigestJob
+    from sla_digest.jobs.job import DigestJob
 
     jobs = [DigestJob(account_id=n, day=date(2026, 11, 20)) for n in range(1, 13)]
     queue = _RefusingQueue("ThrottlingException", 400)

@@ -1,4 +1,4 @@
-"""The email message, the outbox and SES error messages, without any AWS service."""
+"""The email message, the outbox, SES errors and the email channel, without any AWS service."""
 
 from __future__ import annotations
 
@@ -12,8 +12,16 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from sla_digest.delivery.email import OutboxMailer, SesMailer, build_message, deliver_once
-from sla_digest.exceptions import DeliveryError
+from sla_digest.delivery.channel import Delivery, Message
+from sla_digest.delivery.email import EmailChannel, OutboxMailer, SesMailer, build_message
+from sla_digest.delivery.once import ExactlyOnce, NoLedger
+from sla_digest.exceptions import (
+    ConfigError,
+    DeliveryError,
+    DeliveryRejected,
+    DeliveryUnavailable,
+    is_retryable,
+)
 from sla_digest.report.render import Digest
 
 if TYPE_CHECKING:
@@ -262,39 +270,74 @@ def test_a_permanent_ses_failure_is_not_called_retryable() -> None:
     assert "retryable" not in str(caught.value)
 
 
-# ----- delivery without a table (local runs) -------------------------------------------------
+# ----- the email channel (local runs: no ledger) ----------------------------------------------
 
 
-def test_without_an_idempotency_table_every_call_sends() -> None:
-    # GIVEN a local run (no table)
+def channel_message() -> Message:
+    return Message(digest=digest(), summary={})
+
+
+def test_without_a_ledger_every_delivery_sends() -> None:
+    # GIVEN a local run: the email channel behind no record at all
     mailer = RecordingMailer()
-    message = build_message(digest(), sender=SENDER, recipients=RECIPIENTS)
-    kwargs: dict[str, Any] = {
-        "message": message,
-        "mailer": mailer,
-        "recipients": RECIPIENTS,
-        "account_id": 7,
-        "day": date(2026, 11, 20),
-        "idempotency_table": None,
-    }
+    channel = ExactlyOnce(EmailChannel(mailer, sender=SENDER, recipients=RECIPIENTS), NoLedger())
+    delivery = Delivery(account_id=7, start=date(2026, 11, 20))
     # WHEN delivered twice
-    first, second = deliver_once(**kwargs), deliver_once(**kwargs)
-    # THEN both sent: only the table can know about earlier runs
+    first = channel.deliver(channel_message(), delivery)
+    second = channel.deliver(channel_message(), delivery)
+    # THEN both sent: only a ledger can know about earlier runs
     assert len(mailer.sent) == 2
     assert (first.sent, first.duplicate, first.message_id) == (True, False, "local-1")
     assert (second.sent, second.duplicate, second.message_id) == (True, False, "local-2")
+    assert first.channel == "email"
+
+
+def test_the_channel_sends_the_digest_as_one_message_to_its_recipients() -> None:
+    # GIVEN the email channel
+    mailer = RecordingMailer()
+    channel = EmailChannel(mailer, sender=SENDER, recipients=RECIPIENTS)
+    # WHEN it delivers a digest
+    receipt = channel.deliver(channel_message(), Delivery(account_id=7, start=date(2026, 11, 20)))
+    # THEN the mailer got one message for exactly those recipients, with the digest's subject
+    ((sent, to),) = mailer.sent
+    assert to == RECIPIENTS
+    assert sent["Subject"] == digest().subject
+    assert receipt.message_id == "local-1"
+
+
+def test_the_channel_identity_is_the_recipients_in_any_order_or_case() -> None:
+    # GIVEN the same recipients listed two ways
+    one = EmailChannel(RecordingMailer(), sender=SENDER, recipients=RECIPIENTS)
+    other = EmailChannel(
+        RecordingMailer(), sender=SENDER, recipients=["OPS@acme.example", "Leads@Acme.example"]
+    )
+    # THEN they are the same delivery, named by their addresses alone
+    assert one.identity() == other.identity() == {"recipients": sorted(RECIPIENTS)}
 
 
 def test_delivery_needs_recipients() -> None:
-    # GIVEN no recipients THEN nothing is sent and the error says why
+    # GIVEN no recipients THEN nothing is sent and the error says why, as a config problem
     mailer = RecordingMailer()
-    with pytest.raises(DeliveryError, match="no recipients"):
-        deliver_once(
-            message=build_message(digest(), sender=SENDER, recipients=RECIPIENTS),
-            mailer=mailer,
-            recipients=[],
-            account_id=7,
-            day=date(2026, 11, 20),
-            idempotency_table=None,
-        )
+    channel = EmailChannel(mailer, sender=SENDER, recipients=[])
+    with pytest.raises(ConfigError, match="no recipients"):
+        channel.deliver(channel_message(), Delivery(account_id=7, start=date(2026, 11, 20)))
     assert mailer.sent == []
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        ("Throttling", DeliveryUnavailable),
+        ("MessageRejected", DeliveryRejected),
+        ("AccessDenied", DeliveryRejected),
+        ("SendingPausedException", DeliveryRejected),
+    ],
+)
+def test_whether_an_ses_failure_is_retried_is_its_type(code: str, kind: type) -> None:
+    # GIVEN SES failing with a known code
+    message = build_message(digest(), sender=SENDER, recipients=RECIPIENTS)
+    mailer = SesMailer(sesv2=FakeSes(client_error(code, "refused")))  # type: ignore[arg-type]
+    # WHEN sending THEN the error's type says whether a retry can help
+    with pytest.raises(kind) as caught:
+        mailer.send(message, recipients=RECIPIENTS)
+    assert is_retryable(caught.value) is (kind is DeliveryUnavailable)

@@ -1,7 +1,9 @@
-"""AWS clients, created on first use, and the Chatwoot token lookup in Secrets Manager.
+"""The AWS edge: clients created on first use, the token and config lookups, the job adapters.
 
 Nothing here talks to AWS at import time: a handler builds one :class:`AwsClients` per cold
-start, tests pass their own clients (or run under moto).
+start, tests pass their own clients (or run under moto). :func:`job_services` composes the
+adapters the digest jobs run with (S3 archive, Secrets Manager tokens, SES exactly once), so
+the domain code never constructs a client itself.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from sla_digest.config import Config, load_config
 from sla_digest.exceptions import ConfigError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -27,7 +29,22 @@ if TYPE_CHECKING:
     from mypy_boto3_sesv2 import SESV2Client
     from mypy_boto3_sqs import SQSClient
 
-__all__ = ["TOKEN_MAX_AGE", "AwsClients", "read_config", "read_token"]
+    from sla_digest.chatwoot.client import ChatwootClient
+    from sla_digest.config import AccountConfig, Settings
+    from sla_digest.delivery.channel import Channel
+    from sla_digest.jobs.dispatch import DispatchServices
+    from sla_digest.jobs.job import DigestJob
+    from sla_digest.jobs.run import JobServices
+
+__all__ = [
+    "TOKEN_MAX_AGE",
+    "AwsClients",
+    "digest_services",
+    "dispatch_services",
+    "job_services",
+    "read_config",
+    "read_token",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +167,69 @@ def read_config(bucket: str, key: str, *, s3: S3Client) -> Config:
     except BotoCoreError as exc:
         raise ConfigError(f"{source} cannot be read ({type(exc).__name__})") from exc
     return load_config(body, source=source)
+
+
+def job_services(settings: Settings, clients: AwsClients, *, session: Any = None) -> JobServices:
+    """The digest jobs' adapters: the S3 archive and config, tokens, SES behind the ledger.
+
+    ``session`` is the HTTP session the Chatwoot clients use (tests pass one to a sandbox).
+    """
+    # Imported here: the dispatch function imports this module and needs none of them.
+    from sla_digest.archive.store import S3Archive
+    from sla_digest.chatwoot.client import ChatwootClient
+    from sla_digest.delivery.email import EmailChannel, SesMailer
+    from sla_digest.delivery.once import ExactlyOnce, IdempotencyLedger
+    from sla_digest.jobs.run import JobServices
+
+    def load() -> Config:
+        return read_config(settings.archive_bucket, settings.config_key, s3=clients.s3)
+
+    def connect(account: AccountConfig) -> ChatwootClient:
+        token = read_token(account.token_secret, clients=clients)
+        return ChatwootClient(account.base_url, token, session=session)
+
+    def channels(account: AccountConfig, lambda_context: Any) -> Sequence[Channel]:
+        email = EmailChannel(
+            SesMailer(sesv2=clients.sesv2),
+            sender=settings.sender_address,
+            recipients=account.recipients,
+        )
+        ledger = IdempotencyLedger(
+            settings.idempotency_table, dynamodb=clients.dynamodb, lambda_context=lambda_context
+        )
+        return [ExactlyOnce(email, ledger)]
+
+    return JobServices(
+        store=S3Archive(settings.archive_bucket, s3=clients.s3),
+        load_config=load,
+        connect=connect,
+        channels=channels,
+        templates_dir=settings.templates_dir,
+    )
+
+
+def digest_services(clients: AwsClients, environ: Mapping[str, str] = os.environ) -> JobServices:
+    """The digest function's adapters from its environment (a missing variable is named)."""
+    from sla_digest.config import Settings
+
+    return job_services(Settings.from_env(environ, required=Settings.DIGEST), clients)
+
+
+def dispatch_services(settings: Settings, clients: AwsClients) -> DispatchServices:
+    """Dispatch's adapters: the config and delivery markers in S3, the jobs queue on SQS."""
+    from sla_digest.archive.store import S3Archive
+    from sla_digest.jobs.dispatch import DispatchServices, queue_jobs
+
+    def queue(jobs: Sequence[DigestJob]) -> int:
+        return queue_jobs(jobs, sqs=clients.sqs, queue_url=settings.jobs_queue_url)
+
+    return DispatchServices(
+        load_config=lambda: read_config(
+            settings.archive_bucket, settings.config_key, s3=clients.s3
+        ),
+        store=S3Archive(settings.archive_bucket, s3=clients.s3),
+        queue=queue,
+    )
 
 
 def _token_from_text(text: str) -> str | None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
 from sla_digest.exceptions import ArchiveError, ConfigError, QueueError, WindowError
-from sla_digest.jobs.run import DigestJob
+from sla_digest.jobs.job import DigestJob
 from sla_digest.window import parse_date, report_window
 
 if TYPE_CHECKING:
@@ -25,13 +25,14 @@ if TYPE_CHECKING:
 
     from mypy_boto3_sqs import SQSClient
 
-    from sla_digest.aws import AwsClients
-    from sla_digest.config import AccountConfig, Config, Settings
+    from sla_digest.archive.store import Archive
+    from sla_digest.config import AccountConfig, Config
 
 __all__ = [
     "BACKFILL_LIMIT_DAYS",
     "CATCH_UP",
     "DispatchRequest",
+    "DispatchServices",
     "Plan",
     "due_days",
     "handle_dispatch_event",
@@ -380,27 +381,34 @@ def _send_batch(sqs: SQSClient, queue_url: str, pending: Mapping[str, DigestJob]
 # --- the handler's one call ----------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class DispatchServices:
+    """What dispatch needs from outside, built at the edge (the handler or the demo).
+
+    ``queue(jobs)`` puts the jobs on the digest queue and returns how many it queued.
+    """
+
+    load_config: Callable[[], Config]
+    store: Archive
+    queue: Callable[[Sequence[DigestJob]], int]
+    clock: Callable[[], datetime] = lambda: datetime.now(tz=UTC)
+
+
 def handle_dispatch_event(
-    event: Any,
-    *,
-    settings: Settings,
-    clients: AwsClients,
-    now: datetime | None = None,
-    catch_up: timedelta = CATCH_UP,
+    event: Any, services: DispatchServices, *, catch_up: timedelta = CATCH_UP
 ) -> dict[str, Any]:
     """Parse the event, plan its jobs from ``accounts.json`` and queue them; summarise the run.
 
     A bad event or an unreadable ``accounts.json`` raises :class:`ConfigError`; bad account
     entries are logged, counted and left out.
     """
-    from sla_digest.archive.store import DayArchive, S3Archive
-    from sla_digest.aws import read_config
+    from sla_digest.archive.store import DayArchive
     from sla_digest.jobs.run import delivered
 
     request = parse_event(event)
-    config = read_config(settings.archive_bucket, settings.config_key, s3=clients.s3)
+    config = services.load_config()
     if request.scheduled_time is not None:
-        store = S3Archive(settings.archive_bucket, s3=clients.s3)
+        store = services.store
         plan = plan_scheduled(
             config,
             request.scheduled_time,
@@ -408,12 +416,12 @@ def handle_dispatch_event(
             catch_up=catch_up,
         )
     else:
-        plan = plan_requested(config, request, now=now or datetime.now(tz=UTC))
+        plan = plan_requested(config, request, now=services.clock())
     for line in plan.errors:
         logger.error("left out: %s", line)
     for line in plan.skipped:
         logger.info("skipped: %s", line)
-    queued = queue_jobs(plan.jobs, sqs=clients.sqs, queue_url=settings.jobs_queue_url)
+    queued = services.queue(plan.jobs)
     names = [_job_name(job) for job in plan.jobs]
     logger.info(
         "queued %d jobs",

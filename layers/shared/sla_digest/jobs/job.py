@@ -1,0 +1,130 @@
+"""The records a job moves through: the SQS body, one account-day's request, the outcomes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sla_digest.config import SlaTargets
+from sla_digest.exceptions import ConfigError, WindowError
+from sla_digest.window import parse_date
+
+if TYPE_CHECKING:
+    from datetime import date
+
+    from sla_digest.chatwoot.client import FetchResult
+    from sla_digest.config import AccountConfig
+    from sla_digest.delivery.channel import Receipt
+    from sla_digest.report.render import Digest
+
+__all__ = ["DayRequest", "DigestJob", "JobOutcome", "RunResult"]
+
+
+@dataclass(frozen=True, slots=True)
+class DigestJob:
+    """One SQS message: deliver the digest of ``day`` for ``account_id``."""
+
+    account_id: int
+    day: date
+    force: bool = False
+
+    @classmethod
+    def from_body(cls, body: str) -> DigestJob:
+        """Parse a job body; anything else is a :class:`ConfigError` naming the problem."""
+        try:
+            data = json.loads(body)
+        except (TypeError, ValueError, RecursionError) as exc:
+            # RecursionError: a body nested thousands of levels deep is not a job either.
+            raise ConfigError("job body is not JSON: expected {account_id, date, force}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError("job body must be a JSON object with account_id and date")
+        unknown = set(data) - {"account_id", "date", "force"}
+        if unknown:
+            raise ConfigError(f"job body has unknown keys: {', '.join(sorted(unknown))}")
+        account_id = data.get("account_id")
+        if not isinstance(account_id, int) or isinstance(account_id, bool) or account_id <= 0:
+            raise ConfigError(f"job account_id must be a positive integer, not {account_id!r}")
+        raw_date = data.get("date")
+        if not isinstance(raw_date, str):
+            raise ConfigError("job date must be a string YYYY-MM-DD")
+        try:
+            day = parse_date(raw_date)
+        except WindowError as exc:
+            raise ConfigError(f"job {exc}") from exc
+        force = data.get("force", False)
+        if not isinstance(force, bool):
+            raise ConfigError("job force must be true or false")
+        return cls(account_id=account_id, day=day, force=force)
+
+    def to_body(self) -> str:
+        return json.dumps(
+            {"account_id": self.account_id, "date": self.day.isoformat(), "force": self.force},
+            separators=(",", ":"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DayRequest:
+    """Everything one account-day needs, however it was configured (flags or accounts.json)."""
+
+    account_id: int
+    base_url: str
+    timezone: str
+    day: date
+    account_name: str | None = None
+    targets: SlaTargets = field(default_factory=SlaTargets)
+    sla_policy: str | None = None
+    fallback_targets: SlaTargets | None = None
+    recipients: tuple[str, ...] = ()
+
+    @classmethod
+    def for_account(cls, account: AccountConfig, day: date) -> DayRequest:
+        """The request of one configured account (``accounts.json``) for ``day``."""
+        return cls(
+            account_id=account.account_id,
+            account_name=account.name,
+            base_url=account.base_url,
+            timezone=account.timezone,
+            day=day,
+            targets=account.explicit_targets,
+            sla_policy=account.sla_policy,
+            fallback_targets=account.default_targets,
+            recipients=tuple(account.recipients),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """What one account-day run produced, and where its digest was delivered (if anywhere)."""
+
+    summary: dict[str, Any]
+    digest: Digest
+    fetch: FetchResult
+    receipts: tuple[Receipt, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class JobOutcome:
+    """What the digest handler reports for one record (JSON-serialisable via ``as_dict``)."""
+
+    account_id: int
+    date: str
+    status: str  # "sent", "duplicate", "skipped"
+    events: int = 0
+    pages: int = 0
+    retries: int = 0
+    complete: bool = True
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "account_id": self.account_id,
+            "date": self.date,
+            "status": self.status,
+            "events": self.events,
+            "pages": self.pages,
+            "retries": self.retries,
+            "complete": self.complete,
+            "seconds": round(self.seconds, 3),
+        }
