@@ -6,6 +6,7 @@ Errors a user can cause end with one line on stderr and a non-zero exit, never a
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import sys
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
-logger = logging.getLogger("sla_digest.cli")
+logger = logging.getLogger(__name__)
 
 TOKEN_VARIABLE = "CHATWOOT_API_TOKEN"  # noqa: S105 - the name of a variable, not a token
 EXIT_ERROR = 1
@@ -463,15 +464,34 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------
 
 
+VERBOSE_HELP = "log each step (fetch, archive, summary, render, delivery) to stderr"
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("chatwoot-sla-digest")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sla-digest",
         description="Daily SLA digests for Chatwoot accounts, run locally.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # -v also after the command (`sla-digest run -v …`); SUPPRESS keeps the global one's value.
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP
+    )
+    command = functools.partial(commands.add_parser, parents=[verbose])
 
-    run = commands.add_parser(
+    run = command(
         "run",
         help="fetch, archive, summarise and render one account-day (or every configured account)",
         description=f"The Chatwoot token is read from {TOKEN_VARIABLE}, never from a flag.",
@@ -500,7 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--templates", help="digest templates folder")
     run.set_defaults(func=_cmd_run)
 
-    demo = commands.add_parser(
+    demo = command(
         "demo", help="run the whole pipeline against the bundled sandbox (no AWS, no network)"
     )
     demo.add_argument("--out", default="demo-output", help="output folder (default demo-output)")
@@ -511,7 +531,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("verify", _cmd_verify, "re-check archived days against their manifests"),
         ("render", _cmd_render, "re-render a digest from an archived day, without Chatwoot"),
     ):
-        sub = commands.add_parser(name, help=text)
+        sub = command(name, help=text)
         sub.add_argument(
             "location", help="an --out folder, an archive folder or s3://bucket/prefix"
         )
@@ -527,7 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--templates", help="digest templates folder")
         sub.set_defaults(func=func)
 
-    sandbox = commands.add_parser("sandbox", help="serve the sandbox Chatwoot on 127.0.0.1")
+    sandbox = command("sandbox", help="serve the sandbox Chatwoot on 127.0.0.1")
     sandbox.add_argument("--port", type=int, default=3000)
     sandbox.add_argument("--events", type=_positive_int, default=600)
     sandbox.add_argument("--latency", type=float, default=0.0, help="seconds per request")
@@ -544,14 +564,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _configure_logging(*, verbose: bool) -> None:
+    """Our packages' log lines on stderr: warnings always, each step with ``-v``."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    )
+    for name in ("sla_digest", "sla_digest_cli"):
+        package = logging.getLogger(name)
+        package.handlers[:] = [handler]
+        package.setLevel(logging.INFO if verbose else logging.WARNING)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    _configure_logging(verbose=args.verbose)
     try:
         code: int = args.func(args)
     except SlaDigestError as exc:

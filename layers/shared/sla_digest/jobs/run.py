@@ -128,6 +128,8 @@ def run_account_day(
     archive = ports.archive
     current = ports.clock()
     window = report_window(request.day, request.timezone, now=current, allow_partial=allow_partial)
+    label = f"account {request.account_id} {request.day}"
+    logger.info("%s: fetching reporting events (%s, %.0f h)", label, window.timezone, window.hours)
     resumed = [
         Page(p.number, dict(p.params), p.body, p.rows, p.count, p.total_pages)
         for p in archive.start(window=window)
@@ -158,6 +160,14 @@ def run_account_day(
             heartbeat=check_time,
             with_context=True,
         )
+    logger.info(
+        "%s: %d events in %d pages fetched (%d retries)%s",
+        label,
+        fetch.events.kept,
+        len(fetch.pages),
+        fetch.stats.retries,
+        "" if fetch.complete else f"; INCOMPLETE, {fetch.missing} rows missing",
+    )
     context = fetch.context or ports.client.context(request.account_id)
     # Only the pages whose rows make up the result are listed; pages of a pass discarded
     # because the data changed under it would contradict the manifest, so they go.
@@ -174,6 +184,7 @@ def run_account_day(
         complete=fetch.complete,
         missing=fetch.missing,
     )
+    logger.info("%s: pages and manifest archived at %s", label, archive.location())
     targets = targets_with_policy(
         request.targets,
         request.sla_policy,
@@ -201,6 +212,7 @@ def run_account_day(
         summary, templates_dir=ports.templates_dir, archive_location=archive.location()
     )
     archive.write_digest(digest.html, digest.text)
+    logger.info("%s: summary and digest written (%.1f KB of HTML)", label, len(digest.html) / 1024)
     receipts = deliver(
         Message(digest=digest, summary=summary),
         Delivery(account_id=request.account_id, start=request.day, force=force),
@@ -221,6 +233,11 @@ def deliver(
 ) -> tuple[Receipt, ...]:
     """Hand the digest to each channel, then record in the archive that the day went out."""
     receipts = tuple(channel.deliver(message, delivery) for channel in channels)
+    for receipt in receipts:
+        state = "already delivered earlier" if receipt.duplicate else "delivered"
+        logger.info(
+            "%s: %s by %s (%s)", delivery.label(), state, receipt.channel, receipt.message_id
+        )
     if receipts:
         marker = {
             "account_id": delivery.account_id,
