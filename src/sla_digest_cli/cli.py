@@ -19,7 +19,7 @@ from sla_digest.exceptions import ConfigError, SlaDigestError, VerificationError
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-    from sla_digest.archive.store import Archive, DayArchive
+    from sla_digest.archive import Archive, DayArchive
     from sla_digest.jobs.run import RunResult
 
 __all__ = ["main"]
@@ -188,7 +188,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run_flags(args: argparse.Namespace) -> int:
-    from sla_digest.archive.store import DayArchive, LocalArchive
+    from sla_digest.archive import DayArchive, LocalArchive
     from sla_digest.config import SlaTargets, parse_sla_flag, validate_base_url
     from sla_digest.jobs.run import DayRequest
     from sla_digest.window import load_timezone, previous_day
@@ -221,7 +221,7 @@ def _run_flags(args: argparse.Namespace) -> int:
 
 
 def _run_config(args: argparse.Namespace) -> int:
-    from sla_digest.archive.store import DayArchive, LocalArchive
+    from sla_digest.archive import DayArchive, LocalArchive
     from sla_digest.config import load_config
     from sla_digest.jobs.run import DayRequest
     from sla_digest.window import previous_day
@@ -273,7 +273,7 @@ def _run_config(args: argparse.Namespace) -> int:
 
 
 def _open(location: str) -> tuple[Archive, str]:
-    from sla_digest.archive.store import open_archive
+    from sla_digest.archive import open_archive
 
     if not location.startswith("s3://") and not Path(location).is_dir():
         raise ConfigError(f"{location} is not a folder or an s3://bucket/prefix location")
@@ -284,7 +284,7 @@ def _days(
     location: str, account_id: int | None, day: date | None
 ) -> Iterator[tuple[str, DayArchive]]:
     """Every archived account-day at ``location``: a flat --out folder or an archive root."""
-    from sla_digest.archive.store import DayArchive
+    from sla_digest.archive import DayArchive
 
     store, prefix = _open(location)
     if store.head(f"{prefix}raw/manifest.json") is not None or (
@@ -336,7 +336,7 @@ def verify_day(day: DayArchive) -> list[str]:
 
     Each page is read once: the checksum pass hands its bytes on to the re-derivation.
     """
-    from sla_digest.archive.store import check_day
+    from sla_digest.archive.verify import check_day
     from sla_digest.exceptions import ArchiveError
     from sla_digest.jobs.run import ArchivedEvents, rebuild_summary
 

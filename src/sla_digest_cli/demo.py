@@ -111,7 +111,7 @@ def _pipeline(
 ) -> DemoResult:
     import boto3
 
-    from sla_digest.archive.store import LocalArchive
+    from sla_digest.archive import DayArchive, LocalArchive
     from sla_digest.aws import AwsClients
     from sla_digest.config import Settings
     from sla_digest.jobs.dispatch import handle_dispatch_event
@@ -181,8 +181,6 @@ def _pipeline(
     _download(s3, archive_dir)
     _export_emails(out / "outbox")
     verified = 0
-    from sla_digest.archive.store import DayArchive
-
     for day in (first, options.day):
         problems = verify_day(DayArchive(LocalArchive(archive_dir), options.account_id, day))
         for problem in problems:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 import sla_digest_cli.sandbox.server
-from sla_digest.archive.store import DayArchive, LocalArchive
+from sla_digest.archive import DayArchive, LocalArchive
 from sla_digest_cli.cli import main, verify_day
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sla_digest.archive.store import DayArchive
+from sla_digest.archive.day import DayArchive
 from sla_digest.config import SlaTargets, targets_with_policy
 from sla_digest.exceptions import ConfigError, DeadlineExceeded, VerificationError, WindowError
 from sla_digest.window import Window, parse_date, report_window, utc_text
