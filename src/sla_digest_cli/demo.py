@@ -112,11 +112,11 @@ def _pipeline(
     import boto3
 
     from sla_digest.archive import DayArchive, LocalArchive
+    from sla_digest.archive.verify import verify_day
     from sla_digest.aws import AwsClients
     from sla_digest.config import Settings
     from sla_digest.jobs.dispatch import handle_dispatch_event
     from sla_digest.jobs.run import DigestJob, process_job
-    from sla_digest_cli.cli import verify_day
 
     s3 = boto3.client("s3", region_name=REGION)
     sqs = boto3.client("sqs", region_name=REGION)

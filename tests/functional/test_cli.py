@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 import sla_digest_cli.sandbox.server
-from sla_digest.archive import DayArchive, LocalArchive
-from sla_digest_cli.cli import main, verify_day
+from sla_digest.archive import DayArchive, LocalArchive, verify_day
+from sla_digest_cli.cli import main
 
 if TYPE_CHECKING:
     from pathlib import Path

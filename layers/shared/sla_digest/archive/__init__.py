@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from sla_digest.archive.day import ArchivedPage, DayArchive, PageWriter
     from sla_digest.archive.manifest import MANIFEST_VERSION, PageEntry, ResourceEntry
     from sla_digest.archive.store import Archive, LocalArchive, ObjectInfo, S3Archive, open_archive
-    from sla_digest.archive.verify import check_day
+    from sla_digest.archive.verify import check_day, find_days, verify_day
 
 __all__ = [
     "MANIFEST_VERSION",
@@ -30,7 +30,9 @@ __all__ = [
     "ResourceEntry",
     "S3Archive",
     "check_day",
+    "find_days",
     "open_archive",
+    "verify_day",
 ]
 
 # Which submodule defines each public name.
@@ -46,7 +48,9 @@ _HOME = {
     "ResourceEntry": "manifest",
     "S3Archive": "store",
     "check_day": "verify",
+    "find_days": "verify",
     "open_archive": "store",
+    "verify_day": "verify",
 }
 
 
