@@ -29,6 +29,7 @@ logger = logging.getLogger("sla_digest.cli")
 TOKEN_VARIABLE = "CHATWOOT_API_TOKEN"  # noqa: S105 - the name of a variable, not a token
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+RENDER_OUT = "rendered"  # render's folder when --out is not given (and --check is not either)
 
 
 # --------------------------------------------------------------------------------------------
@@ -322,7 +323,9 @@ def _cmd_render(args: argparse.Namespace) -> int:
         )
         if not same:
             return EXIT_ERROR
-    out = Path(args.out)
+        if args.out is None:
+            return 0  # compared in memory; no folder was asked for, so nothing is written
+    out = Path(args.out or RENDER_OUT)
     out.mkdir(parents=True, exist_ok=True)
     (out / "digest.html").write_text(digest.html, encoding="utf-8")
     (out / "digest.txt").write_text(digest.text, encoding="utf-8")
@@ -425,7 +428,11 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--account-id", type=_positive_int, help="only this account")
         sub.add_argument("--date", type=_date_arg, help="only this day")
         if name == "render":
-            sub.add_argument("--out", default="rendered", help="where to write the digest")
+            sub.add_argument(
+                "--out",
+                help=f"where to write the digest (default {RENDER_OUT}; with --check, "
+                "nothing is written unless --out is given)",
+            )
             sub.add_argument(
                 "--check",
                 action="store_true",
