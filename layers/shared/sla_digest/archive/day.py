@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from sla_digest.archive.store import Archive
     from sla_digest.window import Window
 
-__all__ = ["JSON_TYPE", "ArchivedPage", "DayArchive", "PageLike", "PageWriter"]
+__all__ = ["ArchivedPage", "DayArchive", "PageLike", "PageWriter"]
 
 logger = logging.getLogger(__name__)
 
