@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 from sla_digest.exceptions import ConfigError, SlaDigestError, VerificationError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Sequence
 
-    from sla_digest.archive.store import Archive, DayArchive
+    from sla_digest.archive import DayArchive
     from sla_digest.delivery.channel import Channel
     from sla_digest.jobs.job import DayRequest, RunResult
 
@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 TOKEN_VARIABLE = "CHATWOOT_API_TOKEN"  # noqa: S105 - the name of a variable, not a token
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+RENDER_OUT = "rendered"  # render's folder when --out is not given (and --check is not either)
 
 
 # --------------------------------------------------------------------------------------------
@@ -194,7 +195,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run_flags(args: argparse.Namespace) -> int:
-    from sla_digest.archive.store import DayArchive, LocalArchive
+    from sla_digest.archive import DayArchive, LocalArchive
     from sla_digest.config import SlaTargets, parse_sla_flag, validate_base_url
     from sla_digest.jobs.job import DayRequest
     from sla_digest.window import load_timezone, previous_day
@@ -227,7 +228,7 @@ def _run_flags(args: argparse.Namespace) -> int:
 
 
 def _run_config(args: argparse.Namespace) -> int:
-    from sla_digest.archive.store import DayArchive, LocalArchive
+    from sla_digest.archive import DayArchive, LocalArchive
     from sla_digest.config import load_config
     from sla_digest.jobs.job import DayRequest
     from sla_digest.window import previous_day
@@ -278,101 +279,12 @@ def _run_config(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-def _open(location: str) -> tuple[Archive, str]:
-    from sla_digest.archive.store import open_archive
-
-    if not location.startswith("s3://") and not Path(location).is_dir():
-        raise ConfigError(f"{location} is not a folder or an s3://bucket/prefix location")
-    return open_archive(location)
-
-
-def _days(
-    location: str, account_id: int | None, day: date | None
-) -> Iterator[tuple[str, DayArchive]]:
-    """Every archived account-day at ``location``: a flat --out folder or an archive root."""
-    from sla_digest.archive.store import DayArchive
-
-    store, prefix = _open(location)
-    if store.head(f"{prefix}raw/manifest.json") is not None or (
-        not location.startswith("s3://")
-        and (Path(location) / "raw").is_dir()
-        and not any((Path(location) / "raw").glob("account_id=*"))
-    ):
-        yield location, DayArchive(store, 0, date.min, flat=True, prefix=prefix)
-        return
-    found = False
-    for key in store.list(f"{prefix}raw/"):
-        parts = key[len(prefix) :].split("/")
-        if len(parts) != 4 or parts[3] != "manifest.json":
-            continue
-        try:
-            key_account = int(parts[1].removeprefix("account_id="))
-            key_day = date.fromisoformat(parts[2].removeprefix("date="))
-        except ValueError:
-            continue
-        if (account_id is None or key_account == account_id) and (day is None or key_day == day):
-            found = True
-            yield (
-                f"account {key_account} {key_day}",
-                DayArchive(store, key_account, key_day, prefix=prefix),
-            )
-    if not found:
-        raise ConfigError(f"no archived day with a manifest found at {location}")
-
-
-def _diff(stored: Any, rebuilt: Any, path: str = "") -> list[str]:
-    if isinstance(stored, dict) and isinstance(rebuilt, dict):
-        problems: list[str] = []
-        for key in sorted(set(stored) | set(rebuilt), key=str):
-            here = f"{path}.{key}" if path else str(key)
-            if key not in rebuilt:
-                problems.append(f"{here}: in summary.json but not derivable from the raw pages")
-            elif key not in stored:
-                problems.append(f"{here}: missing from summary.json")
-            else:
-                problems.extend(_diff(stored[key], rebuilt[key], here))
-        return problems
-    if stored != rebuilt:
-        return [f"{path}: summary.json says {stored!r}, the raw pages give {rebuilt!r}"]
-    return []
-
-
-def verify_day(day: DayArchive) -> list[str]:
-    """Every way an archived day disagrees with itself: pages vs manifest, summary vs pages.
-
-    Each page is read once: the checksum pass hands its bytes on to the re-derivation.
-    """
-    from sla_digest.archive.store import check_day
-    from sla_digest.exceptions import ArchiveError
-    from sla_digest.jobs.run import ArchivedEvents, rebuild_summary
-
-    try:
-        manifest = day.manifest()
-    except ArchiveError:
-        manifest = None  # check_day reads it again and names the problem
-    # Without a usable window rebuild_summary reads the pages itself and reports the manifest.
-    read = ArchivedEvents.for_manifest(manifest)
-    problems = check_day(day, manifest=manifest, on_page=read.add if read else None)
-    if manifest is None:
-        return problems
-    stored = day.summary()
-    if stored is None:
-        return [*problems, "summary.json is missing"]
-    if problems:
-        return problems
-    try:
-        rebuilt = rebuild_summary(day, stored, read=read)
-    except VerificationError as exc:
-        return exc.problems
-    except (KeyError, TypeError, ValueError) as exc:
-        return [f"summary.json is not a valid schema_version 1 summary ({exc})"]
-    return [f"summary mismatch: {change}" for change in _diff(stored, rebuilt)]
-
-
 def _cmd_verify(args: argparse.Namespace) -> int:
+    from sla_digest.archive.verify import find_days, verify_day
+
     failed = 0
     checked = 0
-    for label, day in _days(args.location, args.account_id, args.date):
+    for label, day in find_days(args.location, account_id=args.account_id, day=args.date):
         checked += 1
         problems = verify_day(day)
         if problems:
@@ -390,9 +302,10 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
+    from sla_digest.archive.verify import find_days
     from sla_digest.report.render import render_digest
 
-    days = list(_days(args.location, args.account_id, args.date))
+    days = list(find_days(args.location, account_id=args.account_id, day=args.date))
     if len(days) != 1:
         raise ConfigError(
             f"{args.location} holds {len(days)} archived days: choose one with --account-id "
@@ -416,7 +329,9 @@ def _cmd_render(args: argparse.Namespace) -> int:
         )
         if not same:
             return EXIT_ERROR
-    out = Path(args.out)
+        if args.out is None:
+            return 0  # compared in memory; no folder was asked for, so nothing is written
+    out = Path(args.out or RENDER_OUT)
     out.mkdir(parents=True, exist_ok=True)
     (out / "digest.html").write_text(digest.html, encoding="utf-8")
     (out / "digest.txt").write_text(digest.text, encoding="utf-8")
@@ -538,7 +453,11 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--account-id", type=_positive_int, help="only this account")
         sub.add_argument("--date", type=_date_arg, help="only this day")
         if name == "render":
-            sub.add_argument("--out", default="rendered", help="where to write the digest")
+            sub.add_argument(
+                "--out",
+                help=f"where to write the digest (default {RENDER_OUT}; with --check, "
+                "nothing is written unless --out is given)",
+            )
             sub.add_argument(
                 "--check",
                 action="store_true",

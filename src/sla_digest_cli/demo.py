@@ -119,13 +119,13 @@ def _pipeline(
 ) -> DemoResult:
     import boto3
 
-    from sla_digest.archive.store import LocalArchive
+    from sla_digest.archive import DayArchive, LocalArchive
+    from sla_digest.archive.verify import verify_day
     from sla_digest.aws import AwsClients, dispatch_services, job_services
     from sla_digest.config import Settings
     from sla_digest.jobs.dispatch import handle_dispatch_event
     from sla_digest.jobs.job import DigestJob
     from sla_digest.jobs.run import process_job
-    from sla_digest_cli.cli import verify_day
 
     s3 = boto3.client("s3", region_name=REGION)
     sqs = boto3.client("sqs", region_name=REGION)
@@ -191,8 +191,6 @@ def _pipeline(
     _download(s3, archive_dir)
     _export_emails(out / "outbox")
     verified = 0
-    from sla_digest.archive.store import DayArchive
-
     for day in (first, options.day):
         problems = verify_day(DayArchive(LocalArchive(archive_dir), options.account_id, day))
         for problem in problems:

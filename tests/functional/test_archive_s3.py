@@ -15,7 +15,7 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
 
-from sla_digest.archive.store import DayArchive, S3Archive, check_day, open_archive
+from sla_digest.archive import DayArchive, S3Archive, check_day, open_archive
 from sla_digest.exceptions import ArchiveError
 from sla_digest.window import Window
 
@@ -335,7 +335,7 @@ def test_resume_returns_the_verified_pages_and_drops_a_corrupted_one(
     bad[4] ^= 0x01
     s3.put_object(Bucket=BUCKET, Key=key, Body=bytes(bad), Metadata=head["Metadata"])
     # WHEN the next run starts
-    with caplog.at_level(logging.WARNING, logger="sla_digest.archive.store"):
+    with caplog.at_level(logging.WARNING, logger="sla_digest.archive.day"):
         resumed = DayArchive(S3Archive(BUCKET, s3=s3), 7, DAY).start()
     # THEN exactly pages 1 and 3 come back intact, and page 2's drop is logged
     assert [(p.number, p.body, p.rows, p.params) for p in resumed] == [

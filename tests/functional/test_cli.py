@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 import sla_digest_cli.sandbox.server
-from sla_digest.archive.store import DayArchive, LocalArchive
-from sla_digest_cli.cli import main, verify_day
+from sla_digest.archive import DayArchive, LocalArchive, verify_day
+from sla_digest_cli.cli import main
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -168,6 +168,70 @@ def test_render_reproduces_the_archived_digest_byte_for_byte(cli_sandbox, tmp_pa
     assert main(["render", str(out), "--out", str(rendered), "--check"]) == 0
     assert (rendered / "digest.html").read_bytes() == (out / "digest.html").read_bytes()
     assert (rendered / "digest.txt").read_bytes() == (out / "digest.txt").read_bytes()
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_render_check_without_out_compares_in_memory_and_writes_nothing(
+    cli_sandbox, tmp_path, capsys, monkeypatch
+):
+    # GIVEN an archived day, and a working directory that is empty
+    out = tmp_path / "day"
+    assert run_flags(cli_sandbox, out) == 0
+    before = _snapshot(out)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    capsys.readouterr()
+    # WHEN the digest is re-rendered with --check and no --out
+    code = main(["render", str(out), "--check"])
+    # THEN the check passes and says so on one line
+    assert code == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"OK   {out}: re-rendered digest is identical to the archived one"
+    ]
+    # AND nothing was written: not in the working directory, not in the archived day
+    assert list(cwd.iterdir()) == []
+    assert _snapshot(out) == before
+
+
+def test_render_check_fails_on_a_changed_digest_and_writes_nothing(
+    cli_sandbox, tmp_path, capsys, monkeypatch
+):
+    # GIVEN an archived day whose digest.txt was edited afterwards
+    out = tmp_path / "day"
+    assert run_flags(cli_sandbox, out) == 0
+    (out / "digest.txt").write_text("edited\n", encoding="utf-8")
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    capsys.readouterr()
+    # WHEN the digest is re-rendered with --check
+    code = main(["render", str(out), "--check"])
+    # THEN the check fails, naming the day, and writes nothing
+    assert code == 1
+    assert capsys.readouterr().out.splitlines() == [
+        f"FAIL {out}: re-rendered digest differs from the archived one"
+    ]
+    assert list(cwd.iterdir()) == []
+
+
+def test_render_without_check_or_out_writes_into_rendered_in_the_working_directory(
+    cli_sandbox, tmp_path, monkeypatch
+):
+    # GIVEN an archived day and an empty working directory
+    out = tmp_path / "day"
+    assert run_flags(cli_sandbox, out) == 0
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    # WHEN the digest is re-rendered without --check or --out
+    assert main(["render", str(out)]) == 0
+    # THEN it is written to the documented default folder, byte for byte the archived one
+    assert (cwd / "rendered" / "digest.html").read_bytes() == (out / "digest.html").read_bytes()
+    assert (cwd / "rendered" / "digest.txt").read_bytes() == (out / "digest.txt").read_bytes()
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from sla_digest.archive.store import DayArchive, LocalArchive
+from sla_digest.archive import DayArchive, LocalArchive
 from sla_digest.chatwoot.client import ChatwootClient, RetryPolicy
 from sla_digest.delivery.email import EmailChannel, OutboxMailer
 from sla_digest.jobs.job import DayRequest, RunResult

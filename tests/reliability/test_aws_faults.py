@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from sla_digest.archive.store import DayArchive, S3Archive
+from sla_digest.archive import DayArchive, S3Archive, verify_day
 from sla_digest.exceptions import ConfigError
-from sla_digest_cli.cli import verify_day
 from sla_digest_cli.sandbox.server import SandboxServer
 
 from .conftest import (

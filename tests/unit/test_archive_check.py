@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from sla_digest.archive.store import DayArchive, LocalArchive, check_day
+from sla_digest.archive import DayArchive, LocalArchive, check_day
 from sla_digest.window import Window
 
 DAY = date(2026, 11, 20)

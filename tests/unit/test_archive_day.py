@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sla_digest.archive.store import DayArchive, LocalArchive, PageEntry
+from sla_digest.archive import DayArchive, LocalArchive, PageEntry
 from sla_digest.exceptions import ArchiveError
 from sla_digest.window import Window
 
@@ -214,7 +214,7 @@ def test_resume_drops_a_corrupted_page_and_says_so(
     data[5] ^= 0x01
     path.write_bytes(bytes(data))
     # WHEN the next run starts
-    with caplog.at_level(logging.WARNING, logger="sla_digest.archive.store"):
+    with caplog.at_level(logging.WARNING, logger="sla_digest.archive.day"):
         resumed = DayArchive(LocalArchive(tmp_path), 7, DAY).start()
     # THEN pages 1 and 3 are re-used, page 2 is dropped (and removed) with a warning naming it
     assert [p.number for p in resumed] == [1, 3]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sla_digest.archive.store import LocalArchive, open_archive
+from sla_digest.archive import LocalArchive, open_archive
 from sla_digest.exceptions import ArchiveError, ConfigError
 
 NON_UTF8 = b'\xff\xfe\x00\x80{"payload": []}\r\n\xc3\x28'

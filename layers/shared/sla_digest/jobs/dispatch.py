@@ -402,7 +402,7 @@ def handle_dispatch_event(
     A bad event or an unreadable ``accounts.json`` raises :class:`ConfigError`; bad account
     entries are logged, counted and left out.
     """
-    from sla_digest.archive.store import DayArchive
+    from sla_digest.archive.day import DayArchive
     from sla_digest.jobs.run import delivered
 
     request = parse_event(event)

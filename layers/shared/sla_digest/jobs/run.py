@@ -19,12 +19,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sla_digest.archive.store import DayArchive
-from sla_digest.config import SlaTargets, targets_with_policy
+from sla_digest.archive.day import DayArchive
+from sla_digest.config import targets_with_policy
 from sla_digest.delivery.channel import Delivery, Message
-from sla_digest.exceptions import DeadlineExceeded, VerificationError, WindowError
+from sla_digest.exceptions import DeadlineExceeded
 from sla_digest.jobs.job import DayRequest, DigestJob, JobOutcome, RunResult
-from sla_digest.window import Window, parse_date, report_window, utc_text
+from sla_digest.window import Window, report_window, utc_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -37,14 +37,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DELIVERY_MARKER",
-    "ArchivedEvents",
     "JobServices",
     "Ports",
     "delivered",
     "process_job",
-    "rebuild_summary",
     "run_account_day",
-    "targets_from_summary",
 ]
 
 logger = logging.getLogger(__name__)
@@ -343,97 +340,3 @@ def _deliver_archived(
 
 def _job_extra(job: DigestJob) -> dict[str, Any]:
     return {"account_id": job.account_id, "date": job.day.isoformat(), "force": job.force}
-
-
-def targets_from_summary(summary: Mapping[str, Any]) -> SlaTargets:
-    """The SLA targets a stored summary was computed with (to re-derive it exactly)."""
-    overall = summary["overall"]
-    values: dict[str, float] = {}
-    basis = "calendar"
-    for metric in ("first_response", "reply_time", "conversation_resolved"):
-        sla = overall[metric].get("sla")
-        if sla:
-            values[metric] = float(sla["target"])
-            basis = sla["basis"]
-    return SlaTargets(basis=basis, **values)  # type: ignore[arg-type]
-
-
-class ArchivedEvents:
-    """The events of an archived day, re-derived page by page from the raw bodies.
-
-    ``verify`` feeds it the pages its checksum pass has just read, so a day is read once.
-    Constructing it reads the window from the manifest (KeyError, TypeError, ValueError or
-    WindowError when the manifest has no usable one).
-    """
-
-    def __init__(self, manifest: Mapping[str, Any]) -> None:
-        from sla_digest.chatwoot.events import EventSet, classify_rows
-
-        self._classify = classify_rows
-        self.manifest = manifest
-        self.window = Window(
-            day=parse_date(manifest["date"]),
-            timezone=manifest["timezone"],
-            since=int(manifest["window"]["since"]),
-            until=int(manifest["window"]["until"]),
-        )
-        self.events = EventSet()
-        self.unreadable: list[int] = []
-
-    def add(self, number: int, body: bytes) -> None:
-        """Classify one archived page; one that is not a Chatwoot page is noted, not raised."""
-        try:
-            payload = json.loads(body)["payload"]
-        except (ValueError, KeyError, TypeError):
-            self.unreadable.append(number)
-            return
-        self._classify(payload, self.window, into=self.events)
-
-    @classmethod
-    def for_manifest(cls, manifest: Mapping[str, Any] | None) -> ArchivedEvents | None:
-        """One for ``manifest``, or ``None`` when there is none or it gives no usable window."""
-        if manifest is None:
-            return None
-        try:
-            return cls(manifest)
-        except (KeyError, TypeError, ValueError, WindowError):
-            return None
-
-
-def rebuild_summary(
-    archive: DayArchive, stored: Mapping[str, Any], *, read: ArchivedEvents | None = None
-) -> dict[str, Any]:
-    """Re-derive a summary from the raw pages alone, with the stored run's settings.
-
-    Targets, names, the previous day and the generation time come from what was archived, so
-    any difference from ``stored`` is a difference in the numbers. ``read`` holds the day's
-    pages already classified (every page its manifest lists); without it they are read here.
-    """
-    from sla_digest.chatwoot.client import AccountContext
-    from sla_digest.report.summary import build_summary
-
-    if read is None:
-        found = archive.manifest()
-        if found is None:
-            raise VerificationError([f"{archive.location()}: no manifest (the run did not finish)"])
-        read = ArchivedEvents(found)
-        for number, body in archive.page_bodies(found):
-            read.add(number, body)
-    if read.unreadable:
-        raise VerificationError([f"archived page {read.unreadable[0]} is not a Chatwoot page"])
-    manifest = read.manifest
-    context = AccountContext.from_raw(archive.resources(manifest))
-    return build_summary(
-        account_id=int(manifest["account_id"]),
-        account_name=stored.get("account_name"),
-        window=read.window,
-        base_url=stored["source"]["base_url"],
-        events=read.events,
-        pages=len(manifest["pages"]),
-        complete=bool(manifest.get("complete", True)),
-        missing=int(manifest.get("missing", 0)),
-        targets=targets_from_summary(stored),
-        **_names(context),
-        previous=stored.get("previous"),
-        generated_at=datetime.fromisoformat(stored["generated_at"]),
-    )
