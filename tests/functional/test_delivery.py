@@ -16,6 +16,7 @@ import pytest
 from sla_digest.delivery.email import SesMailer, build_message, deliver_once
 from sla_digest.exceptions import DeliveryError
 from sla_digest.report.render import render_digest
+from sla_digest.report.summary import Summary
 from tests.fixtures.aws import REGION
 
 if TYPE_CHECKING:
@@ -63,7 +64,9 @@ def message() -> EmailMessage:
         (ROOT / "tests/fixtures/summaries/acme-2026-11-20.json").read_text(encoding="utf-8")
     )
     digest = render_digest(
-        summary, templates_dir=ROOT / "templates", archive_location="s3://archive/raw/"
+        Summary.from_dict(summary),
+        templates_dir=ROOT / "templates",
+        archive_location="s3://archive/raw/",
     )
     return build_message(digest, sender=SENDER, recipients=RECIPIENTS)
 
@@ -220,7 +223,9 @@ def test_an_unverified_sender_fails_clearly_and_records_nothing(
     summary = json.loads(
         (ROOT / "tests/fixtures/summaries/acme-2026-11-20.json").read_text(encoding="utf-8")
     )
-    digest = render_digest(summary, templates_dir=ROOT / "templates", archive_location="x")
+    digest = render_digest(
+        Summary.from_dict(summary), templates_dir=ROOT / "templates", archive_location="x"
+    )
     unverified = build_message(digest, sender="nobody@elsewhere.example", recipients=RECIPIENTS)
     # WHEN it is delivered THEN the error points at SES verification and nothing is recorded
     with pytest.raises(DeliveryError, match="verified SES identity"):

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sla_digest.exceptions import DeliveryError
-from sla_digest.report.render import clean_text
+from sla_digest.report.format import clean_text
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from sla_digest.config import AccountConfig, Settings
     from sla_digest.delivery.email import DeliveryResult, Mailer
     from sla_digest.report.render import Digest
+    from sla_digest.report.summary import Summary
 
 __all__ = [
     "DELIVERY_MARKER",
@@ -128,7 +129,7 @@ class DayRequest:
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
-    summary: dict[str, Any]
+    summary: Summary
     digest: Digest
     fetch: FetchResult
     delivery: DeliveryResult | None
@@ -272,8 +273,9 @@ def run_account_day(
         previous=previous,
         generated_at=current,
     )
-    validate_summary(summary)
-    archive.write_summary(summary)
+    document = summary.to_dict()
+    validate_summary(document)
+    archive.write_summary(document)
     digest = render_digest(
         summary, templates_dir=templates_dir, archive_location=archive.location()
     )
@@ -340,16 +342,17 @@ def delivered(archive: DayArchive) -> bool:
     return archive.read_marker(DELIVERY_MARKER) is not None
 
 
-def targets_from_summary(summary: Mapping[str, Any]) -> SlaTargets:
+def targets_from_summary(summary: Summary) -> SlaTargets:
     """The SLA targets a stored summary was computed with (to re-derive it exactly)."""
-    overall = summary["overall"]
+    from sla_digest.report.metrics import METRICS
+
     values: dict[str, float] = {}
     basis = "calendar"
-    for metric in ("first_response", "reply_time", "conversation_resolved"):
-        sla = overall[metric].get("sla")
-        if sla:
-            values[metric] = float(sla["target"])
-            basis = sla["basis"]
+    for spec in METRICS:
+        sla = summary.overall.metrics[spec.key].sla
+        if sla is not None:
+            values[spec.key] = float(sla.target)
+            basis = sla.basis
     return SlaTargets(basis=basis, **values)  # type: ignore[arg-type]
 
 
@@ -396,8 +399,8 @@ class ArchivedEvents:
 
 
 def rebuild_summary(
-    archive: DayArchive, stored: Mapping[str, Any], *, read: ArchivedEvents | None = None
-) -> dict[str, Any]:
+    archive: DayArchive, stored: Summary, *, read: ArchivedEvents | None = None
+) -> Summary:
     """Re-derive a summary from the raw pages alone, with the stored run's settings.
 
     Targets, names, the previous day and the generation time come from what was archived, so
@@ -420,17 +423,17 @@ def rebuild_summary(
     context = AccountContext.from_raw(archive.resources(manifest))
     return build_summary(
         account_id=int(manifest["account_id"]),
-        account_name=stored.get("account_name"),
+        account_name=stored.account_name,
         window=read.window,
-        base_url=stored["source"]["base_url"],
+        base_url=stored.source.base_url,
         events=read.events,
         pages=len(manifest["pages"]),
         complete=bool(manifest.get("complete", True)),
         missing=int(manifest.get("missing", 0)),
         targets=targets_from_summary(stored),
         **_names(context),
-        previous=stored.get("previous"),
-        generated_at=datetime.fromisoformat(stored["generated_at"]),
+        previous=stored.previous,
+        generated_at=datetime.fromisoformat(stored.generated_at),
     )
 
 
@@ -513,11 +516,13 @@ def _deliver_archived(
     fetched again instead, in case the gap has closed.
     """
     from sla_digest.report.render import render_digest
+    from sla_digest.report.summary import Summary
 
     manifest = day.manifest()
-    summary = day.summary() if manifest is not None and manifest.get("complete") else None
-    if summary is None:
+    stored = day.summary() if manifest is not None and manifest.get("complete") else None
+    if stored is None:
         return None
+    summary = Summary.from_dict(stored)
     logger.info(
         "delivering the archived digest; Chatwoot is not asked again", extra=_job_extra(job)
     )
@@ -535,14 +540,14 @@ def _deliver_archived(
         dynamodb=clients.dynamodb,
         now=now or datetime.now(tz=UTC),
     )
-    source = summary["source"]
+    source = summary.source
     return JobOutcome(
         account_id=job.account_id,
         date=job.day.isoformat(),
         status="duplicate" if delivery.duplicate else "sent",
-        events=int(source["events"]),
-        pages=int(source["pages"]),
-        complete=bool(source["complete"]),
+        events=int(source.events),
+        pages=int(source.pages),
+        complete=bool(source.complete),
     )
 
 
