@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sla_digest.chatwoot.client import AccountContext, ChatwootClient, Page
 from sla_digest.chatwoot.events import EventSet, classify_rows
@@ -31,6 +31,7 @@ from ._sandbox import SandboxProcess
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from sla_digest.report.summary import Summary
     from sla_digest.window import Window
 
 __all__ = ["Day", "measure", "parse_only", "process_day", "write_pages"]
@@ -79,7 +80,7 @@ def parse_only(bodies: list[bytes]) -> None:
         json.loads(body)
 
 
-def process_day(day: Day, bodies: list[bytes]) -> dict[str, Any]:
+def process_day(day: Day, bodies: list[bytes]) -> Summary:
     """What a run does with the pages once they are in: the summary and the digest."""
     events = EventSet()
     for body in bodies:
@@ -100,7 +101,7 @@ def process_day(day: Day, bodies: list[bytes]) -> dict[str, Any]:
         previous=None,
         generated_at=day.generated_at,
     )
-    validate_summary(summary)
+    validate_summary(summary.to_dict())
     render_digest(summary, templates_dir=TEMPLATES, archive_location="benchmark")
     return summary
 

@@ -133,9 +133,9 @@ def _child(base_url: str, token: str, out: Path) -> None:
     figures = {
         "peak_mb": _peak_mb(),
         "imports_mb": imports_mb,
-        "events": result.summary["source"]["events"],
-        "pages": result.summary["source"]["pages"],
-        "complete": result.summary["source"]["complete"],
+        "events": result.summary.source.events,
+        "pages": result.summary.source.pages,
+        "complete": result.summary.source.complete,
         "wall_seconds": time.perf_counter() - started,
         "cpu_seconds": time.process_time() - cpu,
     }

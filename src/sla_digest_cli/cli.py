@@ -108,18 +108,14 @@ def _say(text: str) -> None:
 
 
 def _headline(result: RunResult) -> str:
-    from sla_digest.report.render import format_duration
+    from sla_digest.report.metrics import HEADLINE
+    from sla_digest.report.view import headline
 
-    overall = result.summary["overall"]["first_response"]
-    source = result.summary["source"]
-    sla = overall.get("sla")
-    compliance = (
-        f", SLA met {sla['compliance']:.0%}" if sla and sla["compliance"] is not None else ""
-    )
-    complete = "" if source["complete"] else f" — INCOMPLETE: {source['missing']} rows missing"
+    source = result.summary.source
+    complete = "" if source.complete else f" — INCOMPLETE: {source.missing} rows missing"
     return (
-        f"{source['events']} events in {source['pages']} pages; first response p90 "
-        f"{format_duration(overall['p90'])}{compliance}{complete}"
+        f"{source.events} events in {source.pages} pages; "
+        f"{headline(result.summary.overall.metrics[HEADLINE])}{complete}"
     )
 
 
@@ -224,7 +220,7 @@ def _run_flags(args: argparse.Namespace) -> int:
     )
     _say(f"account {args.account_id} {day}: {_headline(result)}")
     _say(f"written to {out}")
-    return 0 if result.summary["source"]["complete"] else EXIT_ERROR
+    return 0 if result.summary.source.complete else EXIT_ERROR
 
 
 def _run_config(args: argparse.Namespace) -> int:
@@ -304,6 +300,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 def _cmd_render(args: argparse.Namespace) -> int:
     from sla_digest.archive.verify import find_days
     from sla_digest.report.render import render_digest
+    from sla_digest.report.summary import Summary
 
     days = list(find_days(args.location, account_id=args.account_id, day=args.date))
     if len(days) != 1:
@@ -316,7 +313,9 @@ def _cmd_render(args: argparse.Namespace) -> int:
     if summary is None:
         raise ConfigError(f"{label}: no summary.json to render from")
     digest = render_digest(
-        summary, templates_dir=_templates_dir(args.templates), archive_location=day.location()
+        Summary.from_dict(summary),
+        templates_dir=_templates_dir(args.templates),
+        archive_location=day.location(),
     )
     if args.check:
         archived = day.digest()

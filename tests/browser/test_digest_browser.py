@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from sla_digest.report.render import render_digest
+from sla_digest.report.summary import Summary
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -57,7 +58,7 @@ def realistic_summary() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def html() -> str:
     digest = render_digest(
-        realistic_summary(),
+        Summary.from_dict(realistic_summary()),
         templates_dir=ROOT / "templates",
         archive_location="s3://acme-sla-archive/raw/account_id=7/date=2026-11-20/",
     )

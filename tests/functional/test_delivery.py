@@ -19,6 +19,7 @@ from sla_digest.delivery.email import EmailChannel, SesMailer
 from sla_digest.delivery.once import ExactlyOnce, IdempotencyLedger
 from sla_digest.exceptions import DeliveryError, DeliveryRejected, DeliveryUnavailable
 from sla_digest.report.render import render_digest
+from sla_digest.report.summary import Summary
 from tests.fixtures.aws import REGION
 
 if TYPE_CHECKING:
@@ -74,7 +75,9 @@ def message() -> Message:
         (ROOT / "tests/fixtures/summaries/acme-2026-11-20.json").read_text(encoding="utf-8")
     )
     digest = render_digest(
-        summary, templates_dir=ROOT / "templates", archive_location="s3://archive/raw/"
+        Summary.from_dict(summary),
+        templates_dir=ROOT / "templates",
+        archive_location="s3://archive/raw/",
     )
     return Message(digest=digest, summary=summary)
 

@@ -107,7 +107,7 @@ def day(request: pytest.FixtureRequest) -> Iterator[Day]:
             agent_names={agent["id"]: agent["name"] for agent in agents},
             previous=None,
             generated_at=datetime(2030, 1, 1, tzinfo=UTC),
-        )
+        ).to_dict()
         yield seen
 
 

@@ -63,7 +63,7 @@ def main(argv: list[str]) -> int:
         "seconds": time.monotonic() - started,
         "complete": result.fetch.complete,
         "meta_count": result.fetch.meta_count,
-        "events": result.summary["source"]["events"],
+        "events": result.summary.source.events,
         "pages": len(result.fetch.pages),
         "requests": stats.requests,
         "retries": stats.retries,

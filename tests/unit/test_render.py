@@ -16,8 +16,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sla_digest.exceptions import RenderError
+from sla_digest.exceptions import RenderError, VerificationError
 from sla_digest.report.render import Digest, format_duration, render_digest
+from sla_digest.report.summary import Summary
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"
@@ -30,7 +31,9 @@ def load(name: str) -> dict[str, Any]:
 
 
 def render(summary: dict[str, Any], **kwargs: Any) -> Digest:
-    return render_digest(summary, templates_dir=TEMPLATES, archive_location=ARCHIVE, **kwargs)
+    return render_digest(
+        Summary.from_dict(summary), templates_dir=TEMPLATES, archive_location=ARCHIVE, **kwargs
+    )
 
 
 class _Visible(HTMLParser):
@@ -358,18 +361,27 @@ def test_a_summary_of_another_schema_version_is_refused_clearly() -> None:
     # GIVEN a summary from a future schema
     summary = load("acme-2026-11-20.json")
     summary["schema_version"] = 2
-    # THEN rendering fails with a one-line RenderError naming the version
-    with pytest.raises(RenderError, match="schema_version 2") as caught:
+    # THEN reading it to render fails with a one-line error naming the version
+    with pytest.raises(VerificationError, match="schema_version 2") as caught:
         render(summary)
     assert "\n" not in str(caught.value)
 
 
-def test_a_broken_summary_is_a_render_error_not_a_key_error() -> None:
+def test_a_broken_summary_is_a_clear_error_not_a_key_error() -> None:
     # GIVEN a summary missing its overall block
     summary = load("acme-2026-11-20.json")
     del summary["overall"]
-    # THEN the error says the summary is invalid
-    with pytest.raises(RenderError, match="not a valid schema_version 1 summary"):
+    # THEN the error names what is missing, by its place in the document
+    with pytest.raises(VerificationError, match=r"summary\.json at \$: 'overall' is a required"):
+        render(summary)
+
+
+def test_a_summary_with_an_unknown_time_zone_is_a_render_error() -> None:
+    # GIVEN a summary whose time zone is not an IANA name (the schema only asks for a string)
+    summary = load("acme-2026-11-20.json")
+    summary["timezone"] = "Mars/Olympus_Mons"
+    # THEN rendering fails with a RenderError naming the zone
+    with pytest.raises(RenderError, match="Mars/Olympus_Mons"):
         render(summary)
 
 
@@ -377,7 +389,11 @@ def test_missing_templates_folder_is_reported_by_path(tmp_path: Path) -> None:
     # GIVEN a folder without the digest templates
     # THEN the error names the missing template
     with pytest.raises(RenderError, match=r"digest\.html\.j2"):
-        render_digest(load("acme-2026-11-20.json"), templates_dir=tmp_path, archive_location="x")
+        render_digest(
+            Summary.from_dict(load("acme-2026-11-20.json")),
+            templates_dir=tmp_path,
+            archive_location="x",
+        )
 
 
 def test_an_incomplete_day_with_no_measurable_gap_says_the_data_changed() -> None:
@@ -394,7 +410,9 @@ def test_an_incomplete_day_with_no_measurable_gap_says_the_data_changed() -> Non
     summary["source"]["complete"] = False
     summary["source"]["missing"] = 0
     # WHEN rendered
-    digest = render_digest(summary, templates_dir=root / "templates", archive_location="x")
+    digest = render_digest(
+        Summary.from_dict(summary), templates_dir=root / "templates", archive_location="x"
+    )
     # THEN both parts warn that the data changed, and never claim "0 events" were missing
     for part in (digest.html, digest.text):
         assert "the data in Chatwoot changed while it was fetched" in part

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from sla_digest.report.render import Digest, render_digest
+from sla_digest.report.summary import Summary
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"
@@ -26,7 +27,10 @@ def load(name: str) -> dict[str, Any]:
 
 def render(summary: dict[str, Any], **kwargs: Any) -> Digest:
     return render_digest(
-        summary, templates_dir=TEMPLATES, archive_location="s3://bucket/raw/", **kwargs
+        Summary.from_dict(summary),
+        templates_dir=TEMPLATES,
+        archive_location="s3://bucket/raw/",
+        **kwargs,
     )
 
 

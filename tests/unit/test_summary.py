@@ -246,7 +246,7 @@ def summarise(
         agent_names=agent_names,
         previous=previous,
         generated_at=GENERATED,
-    )
+    ).to_dict()
 
 
 def both(events: EventSet, **options: Any) -> tuple[dict[str, Any], dict[str, Any]]:

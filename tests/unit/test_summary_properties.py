@@ -84,7 +84,7 @@ def days(draw: st.DrawFn) -> Day:
         agent_names={1: "Amira", 4: "Jonas"},
         previous=None,
         generated_at=datetime(2026, 3, 30, 6, 0, tzinfo=UTC),
-    )
+    ).to_dict()
     return Day(events, summary)
 
 

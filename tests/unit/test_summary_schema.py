@@ -110,7 +110,7 @@ def rich_summary() -> dict[str, Any]:
         agent_names={4: "Jonas"},
         previous={"date": "2026-11-19", "overall": empty_block()},
         generated_at=datetime(2026, 11, 21, 6, 0, 3, tzinfo=UTC),
-    )
+    ).to_dict()
 
 
 def problems_of(document: dict[str, Any]) -> list[str]:

@@ -31,7 +31,8 @@ from sla_digest.archive.store import (
 from sla_digest.chatwoot.events import EventSet, classify_rows
 from sla_digest.config import SlaTargets
 from sla_digest.exceptions import ArchiveError, ConfigError, VerificationError, WindowError
-from sla_digest.report.summary import build_summary
+from sla_digest.report.metrics import METRICS
+from sla_digest.report.summary import Summary, build_summary
 from sla_digest.window import Window, parse_date
 
 if TYPE_CHECKING:
@@ -126,12 +127,12 @@ def verify_day(day: DayArchive) -> list[str]:
     if problems:
         return problems
     try:
-        rebuilt = rebuild_summary(day, stored, read=read)
+        rebuilt = rebuild_summary(day, Summary.from_dict(stored), read=read)
     except VerificationError as exc:
         return exc.problems
     except (KeyError, TypeError, ValueError) as exc:
         return [f"summary.json is not a valid schema_version 1 summary ({exc})"]
-    return [f"summary mismatch: {change}" for change in _diff(stored, rebuilt)]
+    return [f"summary mismatch: {change}" for change in _diff(stored, rebuilt.to_dict())]
 
 
 def _diff(stored: Any, rebuilt: Any, path: str = "") -> list[str]:
@@ -280,22 +281,21 @@ class ArchivedEvents:
             return None
 
 
-def targets_from_summary(summary: Mapping[str, Any]) -> SlaTargets:
+def targets_from_summary(summary: Summary) -> SlaTargets:
     """The SLA targets a stored summary was computed with (to re-derive it exactly)."""
-    overall = summary["overall"]
     values: dict[str, float] = {}
     basis = "calendar"
-    for metric in ("first_response", "reply_time", "conversation_resolved"):
-        sla = overall[metric].get("sla")
-        if sla:
-            values[metric] = float(sla["target"])
-            basis = sla["basis"]
+    for spec in METRICS:
+        sla = summary.overall.metrics[spec.key].sla
+        if sla is not None:
+            values[spec.key] = float(sla.target)
+            basis = sla.basis
     return SlaTargets(basis=basis, **values)  # type: ignore[arg-type]
 
 
 def rebuild_summary(
-    archive: DayArchive, stored: Mapping[str, Any], *, read: ArchivedEvents | None = None
-) -> dict[str, Any]:
+    archive: DayArchive, stored: Summary, *, read: ArchivedEvents | None = None
+) -> Summary:
     """Re-derive a summary from the raw pages alone, with the stored run's settings.
 
     Targets, names, the previous day and the generation time come from what was archived, so
@@ -318,17 +318,17 @@ def rebuild_summary(
     context = AccountContext.from_raw(archive.resources(manifest))
     return build_summary(
         account_id=int(manifest["account_id"]),
-        account_name=stored.get("account_name"),
+        account_name=stored.account_name,
         window=read.window,
-        base_url=stored["source"]["base_url"],
+        base_url=stored.source.base_url,
         events=read.events,
         pages=len(manifest["pages"]),
         complete=bool(manifest.get("complete", True)),
         missing=int(manifest.get("missing", 0)),
         targets=targets_from_summary(stored),
         **_context_names(context),
-        previous=stored.get("previous"),
-        generated_at=datetime.fromisoformat(stored["generated_at"]),
+        previous=stored.previous,
+        generated_at=datetime.fromisoformat(stored.generated_at),
     )
 
 

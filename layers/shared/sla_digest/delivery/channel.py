@@ -11,10 +11,10 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
     from datetime import date
 
     from sla_digest.report.render import Digest
+    from sla_digest.report.summary import Summary
 
 __all__ = ["Channel", "Delivery", "Message", "Period", "Receipt"]
 
@@ -48,7 +48,7 @@ class Message:
     """A rendered digest and the summary it was rendered from, ready for any channel."""
 
     digest: Digest
-    summary: Mapping[str, Any]
+    summary: Summary
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from sla_digest.exceptions import (
     DeliveryRejected,
     DeliveryUnavailable,
 )
-from sla_digest.report.render import clean_text
+from sla_digest.report.format import clean_text
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

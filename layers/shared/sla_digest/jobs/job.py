@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from sla_digest.config import AccountConfig
     from sla_digest.delivery.channel import Receipt
     from sla_digest.report.render import Digest
+    from sla_digest.report.summary import Summary
 
 __all__ = ["DayRequest", "DigestJob", "JobOutcome", "RunResult"]
 
@@ -98,7 +99,7 @@ class DayRequest:
 class RunResult:
     """What one account-day run produced, and where its digest was delivered (if anywhere)."""
 
-    summary: dict[str, Any]
+    summary: Summary
     digest: Digest
     fetch: FetchResult
     receipts: tuple[Receipt, ...] = ()

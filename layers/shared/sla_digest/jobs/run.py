@@ -203,8 +203,9 @@ def run_account_day(
         previous=previous,
         generated_at=current,
     )
-    validate_summary(summary)
-    archive.write_summary(summary)
+    document = summary.to_dict()
+    validate_summary(document)
+    archive.write_summary(document)
     digest = render_digest(
         summary, templates_dir=ports.templates_dir, archive_location=archive.location()
     )
@@ -309,11 +310,13 @@ def _deliver_archived(
     fetched again instead, in case the gap has closed.
     """
     from sla_digest.report.render import render_digest
+    from sla_digest.report.summary import Summary
 
     manifest = day.manifest()
-    summary = day.summary() if manifest is not None and manifest.get("complete") else None
-    if summary is None:
+    stored = day.summary() if manifest is not None and manifest.get("complete") else None
+    if stored is None:
         return None
+    summary = Summary.from_dict(stored)
     logger.info(
         "delivering the archived digest; Chatwoot is not asked again", extra=_job_extra(job)
     )
@@ -327,14 +330,14 @@ def _deliver_archived(
         archive=day,
         now=services.clock(),
     )
-    source = summary["source"]
+    source = summary.source
     return JobOutcome(
         account_id=job.account_id,
         date=job.day.isoformat(),
         status=_status(receipts),
-        events=int(source["events"]),
-        pages=int(source["pages"]),
-        complete=bool(source["complete"]),
+        events=source.events,
+        pages=source.pages,
+        complete=source.complete,
     )
 
 

@@ -1,46 +1,56 @@
-"""The SLA summary: ``summary.json`` (schema_version 1), built from one day's events.
+"""The SLA summary: ``summary.json`` (schema_version 1) as typed records, built from one day.
 
 Means are plain means over the same rows Chatwoot averages, so they match its own reports;
 percentiles and SLA compliance are what this digest adds. The summary is the only input the
 digest is rendered from, so everything the email shows must be in it.
 
-Cost matters (a 100,000-event day must summarise in a fraction of the time parsing took). The
-events arrive as columns per (name, inbox, agent) cell (``EventSet.cells``, filled while the
-rows were classified), so nothing here loops over events in Python: each cell's values are
-sorted once, SLA compliance is a binary search in them, and the inbox, agent and overall lists
-are merged from the cells' sorted runs.
+:func:`build_summary` returns a :class:`Summary`; :meth:`Summary.to_dict` gives the JSON
+document, key for key in the contract's order, and :meth:`Summary.from_dict` reads a stored
+one back. Values are carried as they were computed or read, never coerced, so
+``Summary.from_dict(doc).to_dict() == doc`` for every valid document. The arithmetic lives in
+:mod:`sla_digest.report.measure`.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-from bisect import bisect_right
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import date
 from functools import cache
-from itertools import chain
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from sla_digest.chatwoot.events import COUNTED_NAMES, DURATION_NAMES
 from sla_digest.exceptions import VerificationError
-from sla_digest.window import utc_text
+from sla_digest.report.measure import PERCENTILES, measure, percentile
+from sla_digest.report.metrics import COUNT_KEYS, METRIC_KEYS
+from sla_digest.window import Window, utc_text
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Iterable
     from datetime import datetime
 
     from jsonschema.protocols import Validator
 
-    from sla_digest.chatwoot.events import Columns, EventSet
+    from sla_digest.chatwoot.events import EventSet
     from sla_digest.config import SlaTargets
-    from sla_digest.window import Window
+    from sla_digest.report.measure import Rows, Scope
 
 __all__ = [
+    "NO_ID",
     "PERCENTILES",
     "SCHEMA_VERSION",
+    "STATISTICS",
+    "Block",
+    "Metric",
+    "NamedBlock",
+    "Previous",
+    "Sla",
+    "Source",
+    "Stats",
+    "Summary",
     "build_summary",
     "percentile",
+    "summary_problems",
     "summary_schema",
     "validate_summary",
 ]
@@ -48,7 +58,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
-PERCENTILES: tuple[tuple[str, float], ...] = (("p50", 50.0), ("p90", 90.0), ("p95", 95.0))
 NO_ID = "none"
 """Key of the rows whose ``inbox_id`` / ``user_id`` is null."""
 
@@ -56,209 +65,345 @@ _SCHEMA_RESOURCE = "schemas/summary.schema.json"
 _MAX_MESSAGE = 200
 
 
-def percentile(sorted_values: Sequence[float], p: float) -> float | None:
-    """The ``p``-th percentile of ascending values, or ``None`` when there are none.
-
-    Linear interpolation between closest ranks, rank = p/100 × (n−1): numpy's default
-    ("linear") method, so the figures can be checked with any data tool.
-    """
-    if not 0 <= p <= 100:
-        raise ValueError(f"percentile {p!r} is not between 0 and 100")
-    n = len(sorted_values)
-    if n == 0:
-        return None
-    rank = (n - 1) * (p / 100)
-    lower = math.floor(rank)
-    if lower >= n - 1:
-        return float(sorted_values[-1])
-    below = float(sorted_values[lower])
-    above = float(sorted_values[lower + 1])
-    return below + (above - below) * (rank - lower)
+# ---------------------------------------------------------------------------------------------
+# The document
+# ---------------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class _Rows:
-    """One metric's rows within one scope: ascending values, business-hours values, SLA met."""
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """Mean, percentiles and maximum of some rows, in seconds; all ``None`` when there are none."""
 
-    values: list[float]
-    business: list[float]  # only the rows whose business-hours value is not null
-    met: int = 0
+    mean: float | None
+    p50: float | None
+    p90: float | None
+    p95: float | None
+    max: float | None
 
+    @classmethod
+    def of(cls, ascending: list[float]) -> Stats:
+        """The statistics of ascending values."""
+        if not ascending:
+            return _NO_STATS
+        p50, p90, p95 = (percentile(ascending, p) for _, p in PERCENTILES)
+        return cls(sum(ascending) / len(ascending), p50, p90, p95, ascending[-1])
 
-_EMPTY = _Rows([], [])
-
-
-@dataclass(slots=True)
-class _Scope:
-    """What one block (overall, one inbox or one agent) is built from."""
-
-    metrics: dict[str, _Rows] = field(default_factory=dict)
-    counts: Counter[str] = field(default_factory=Counter)
-
-    def block(self, targets: SlaTargets) -> dict[str, Any]:
-        block: dict[str, Any] = {
-            name: _metric(self.metrics.get(name, _EMPTY), targets.target(name), targets.basis)
-            for name in DURATION_NAMES
+    def to_dict(self) -> dict[str, float | None]:
+        return {
+            "mean": self.mean,
+            "p50": self.p50,
+            "p90": self.p90,
+            "p95": self.p95,
+            "max": self.max,
         }
-        block["counts"] = {name: self.counts[name] for name in COUNTED_NAMES}
-        return block
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> Stats:
+        return cls(doc["mean"], doc["p50"], doc["p90"], doc["p95"], doc["max"])
 
 
-def _stats(values: list[float]) -> dict[str, float | None]:
-    stats: dict[str, float | None] = {"mean": sum(values) / len(values) if values else None}
-    for key, p in PERCENTILES:
-        stats[key] = percentile(values, p)
-    stats["max"] = values[-1] if values else None
-    return stats
+_NO_STATS = Stats(None, None, None, None, None)
+STATISTICS: tuple[str, ...] = tuple(each.name for each in fields(Stats))
+"""``mean``, ``p50``, ``p90``, ``p95``, ``max``: the statistics of every metric, in order."""
 
 
-def _metric(rows: _Rows, target: float | None, basis: str) -> dict[str, Any]:
-    count = len(rows.values)
-    metric: dict[str, Any] = {"count": count}
-    metric.update(_stats(rows.values))
-    metric["business_hours"] = _stats(rows.business)
-    if target is not None:
-        metric["sla"] = {
-            "target": target,
-            "basis": basis,
-            "met": rows.met,
-            "breached": count - rows.met,
-            "compliance": rows.met / count if count else None,
+@dataclass(frozen=True, slots=True)
+class Sla:
+    """A metric's SLA: met when a row's value is at most ``target`` seconds."""
+
+    target: float
+    basis: str  # "calendar" or "business_hours"
+    met: int
+    breached: int
+    compliance: float | None  # met / (met + breached); None when nothing was measured
+
+    @property
+    def total(self) -> int:
+        return self.met + self.breached
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "basis": self.basis,
+            "met": self.met,
+            "breached": self.breached,
+            "compliance": self.compliance,
         }
-    return metric
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> Sla:
+        return cls(doc["target"], doc["basis"], doc["met"], doc["breached"], doc["compliance"])
 
 
-def _merged(runs: Iterable[list[float]]) -> list[float]:
-    merged = list(chain.from_iterable(runs))
-    merged.sort()  # timsort merges the already-sorted runs in near-linear time
-    return merged
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """One duration metric in one scope: calendar statistics, business hours, SLA if targeted."""
 
+    count: int
+    mean: float | None
+    p50: float | None
+    p90: float | None
+    p95: float | None
+    max: float | None
+    business_hours: Stats
+    sla: Sla | None = None
 
-@dataclass(slots=True)
-class _Sorted:
-    """One cell's values in ascending order; ``fallback``: those of rows without business hours."""
+    def to_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "count": self.count,
+            "mean": self.mean,
+            "p50": self.p50,
+            "p90": self.p90,
+            "p95": self.p95,
+            "max": self.max,
+            "business_hours": self.business_hours.to_dict(),
+        }
+        if self.sla is not None:
+            doc["sla"] = self.sla.to_dict()
+        return doc
 
-    values: list[float]
-    business: list[float]
-    fallback: list[float]
-
-
-def _met(cell: _Sorted, target: float, *, on_business_hours: bool) -> int:
-    """Rows within ``target``: ``bisect`` in the sorted columns instead of a loop over rows."""
-    if on_business_hours:
-        # A row without a business-hours value is judged on its calendar value.
-        return bisect_right(cell.business, target) + bisect_right(cell.fallback, target)
-    return bisect_right(cell.values, target)
-
-
-@dataclass(slots=True)
-class _Scopes:
-    """Every block of a summary while it is being measured."""
-
-    overall: _Scope = field(default_factory=_Scope)
-    inboxes: defaultdict[int | None, _Scope] = field(default_factory=lambda: defaultdict(_Scope))
-    agents: defaultdict[int | None, _Scope] = field(default_factory=lambda: defaultdict(_Scope))
-
-
-def _add_metric(
-    name: str,
-    cells: list[tuple[int | None, int | None, _Sorted]],
-    *,
-    target: float | None,
-    business_basis: bool,
-    inbox_working_hours: Mapping[int, bool],
-    scopes: _Scopes,
-) -> None:
-    """Measure one duration metric for every scope by merging the sorted runs of its cells."""
-    by_inbox: defaultdict[int | None, list[tuple[_Sorted, int]]] = defaultdict(list)
-    by_agent: defaultdict[int | None, list[tuple[_Sorted, int]]] = defaultdict(list)
-    for inbox_id, user_id, cell in cells:
-        met = 0
-        if target is not None:
-            on_business_hours = business_basis and (
-                inbox_id is None or inbox_working_hours.get(inbox_id, True)
-            )
-            met = _met(cell, float(target), on_business_hours=on_business_hours)
-        by_inbox[inbox_id].append((cell, met))
-        by_agent[user_id].append((cell, met))
-
-    inbox_rows = []
-    for inbox_id, group in by_inbox.items():
-        measured = scopes.inboxes[inbox_id].metrics[name] = _combined(group)
-        inbox_rows.append(measured)
-    for user_id, group in by_agent.items():
-        scopes.agents[user_id].metrics[name] = _combined(group)
-    scopes.overall.metrics[name] = _Rows(
-        _merged(measured.values for measured in inbox_rows),
-        _merged(measured.business for measured in inbox_rows),
-        sum(measured.met for measured in inbox_rows),
-    )
-
-
-def _combined(group: list[tuple[_Sorted, int]]) -> _Rows:
-    return _Rows(
-        _merged(cell.values for cell, _ in group),
-        _merged(cell.business for cell, _ in group),
-        sum(met for _, met in group),
-    )
-
-
-def _sorted_columns(cell: Columns) -> _Sorted:
-    """A cell's values sorted, its business-hours values apart from the rows that lack one."""
-    hours = cell.hours
-    if None in hours:
-        business = [value for value in hours if value is not None]
-        fallback = [value for value, h in zip(cell.values, hours, strict=True) if h is None]
-        fallback.sort()
-    else:
-        business = cast("list[float]", hours[:])
-        fallback = []
-    business.sort()
-    return _Sorted(sorted(cell.values), business, fallback)
-
-
-def _measure_all(
-    events: EventSet, targets: SlaTargets, inbox_working_hours: Mapping[int, bool]
-) -> _Scopes:
-    scopes = _Scopes()
-    by_name: defaultdict[str, list[tuple[int | None, int | None, _Sorted]]] = defaultdict(list)
-    for (name, inbox_id, user_id), cell in events.cells.items():
-        if name in COUNTED_NAMES:
-            count = len(cell.ids)
-            scopes.overall.counts[name] += count
-            scopes.inboxes[inbox_id].counts[name] += count
-            scopes.agents[user_id].counts[name] += count
-        else:
-            by_name[name].append((inbox_id, user_id, _sorted_columns(cell)))
-    for name in DURATION_NAMES:
-        _add_metric(
-            name,
-            by_name[name],
-            target=targets.target(name),
-            business_basis=targets.basis == "business_hours",
-            inbox_working_hours=inbox_working_hours,
-            scopes=scopes,
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> Metric:
+        sla = doc.get("sla")
+        return cls(
+            count=doc["count"],
+            mean=doc["mean"],
+            p50=doc["p50"],
+            p90=doc["p90"],
+            p95=doc["p95"],
+            max=doc["max"],
+            business_hours=Stats.from_dict(doc["business_hours"]),
+            sla=None if sla is None else Sla.from_dict(sla),
         )
-    return scopes
 
 
-def _key(identifier: int | None) -> str:
-    return NO_ID if identifier is None else str(identifier)
+@dataclass(frozen=True, slots=True)
+class Block:
+    """Every metric (keyed as :data:`~sla_digest.report.metrics.METRICS`) and count of a scope."""
+
+    metrics: Mapping[str, Metric]
+    counts: Mapping[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {key: self.metrics[key].to_dict() for key in METRIC_KEYS}
+        doc["counts"] = {key: self.counts[key] for key in COUNT_KEYS}
+        return doc
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> Block:
+        counts = doc["counts"]
+        return cls(
+            metrics={key: Metric.from_dict(doc[key]) for key in METRIC_KEYS},
+            counts={key: counts[key] for key in COUNT_KEYS},
+        )
 
 
-def _ordered(scopes: dict[int | None, _Scope]) -> list[int | None]:
+@dataclass(frozen=True, slots=True)
+class NamedBlock(Block):
+    """The block of one inbox or agent; ``name`` is ``None`` when Chatwoot no longer knows it."""
+
+    name: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, **Block.to_dict(self)}
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> NamedBlock:
+        block = Block.from_dict(doc)
+        return cls(metrics=block.metrics, counts=block.counts, name=doc["name"])
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where the numbers come from: events kept, pages, completeness, rows left out and why."""
+
+    base_url: str
+    events: int
+    pages: int
+    complete: bool
+    missing: int
+    ignored: Mapping[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "base_url": self.base_url,
+            "events": self.events,
+            "pages": self.pages,
+            "complete": self.complete,
+            "missing": self.missing,
+            "ignored": dict(self.ignored),
+        }
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> Source:
+        return cls(
+            base_url=doc["base_url"],
+            events=doc["events"],
+            pages=doc["pages"],
+            complete=doc["complete"],
+            missing=doc["missing"],
+            ignored=dict(doc["ignored"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Previous:
+    """The previous day's date and overall block, kept for the trend (summaries never nest)."""
+
+    day: date
+    overall: Block
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"date": self.day.isoformat(), "overall": self.overall.to_dict()}
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> Previous:
+        """From a stored summary.json or its ``previous`` block: both have date and overall."""
+        return cls(date.fromisoformat(doc["date"]), Block.from_dict(doc["overall"]))
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """One account-day's summary: the ``summary.json`` document as records."""
+
+    account_id: int
+    account_name: str | None
+    window: Window  # the report day, its time zone and [since, until)
+    generated_at: str  # ISO-8601 UTC, as stored (a re-render must not reformat it)
+    source: Source
+    overall: Block
+    by_inbox: Mapping[str, NamedBlock]  # keyed by id as text, NO_ID for null, in id order
+    by_agent: Mapping[str, NamedBlock]
+    previous: Previous | None
+
+    @property
+    def day(self) -> date:
+        return self.window.day
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document (schema_version 1), keys in the contract's order."""
+        window = self.window
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "account_id": self.account_id,
+            "account_name": self.account_name,
+            "date": window.day.isoformat(),
+            "timezone": window.timezone,
+            "window": {"since": window.since, "until": window.until},
+            "generated_at": self.generated_at,
+            "source": self.source.to_dict(),
+            "overall": self.overall.to_dict(),
+            "by_inbox": {key: block.to_dict() for key, block in self.by_inbox.items()},
+            "by_agent": {key: block.to_dict() for key, block in self.by_agent.items()},
+            "previous": None if self.previous is None else self.previous.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> Summary:
+        """Read a stored ``summary.json``; a :class:`VerificationError` names what is wrong.
+
+        The JSON Schema is consulted only when the document does not read, to name each
+        problem by its path (so a valid document costs no jsonschema import).
+        """
+        if not isinstance(doc, Mapping):
+            raise VerificationError([f"summary.json is a JSON {type(doc).__name__}, not an object"])
+        version = doc.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise VerificationError(
+                [
+                    f"summary.json has schema_version {version!r}: this version reads "
+                    f"schema_version {SCHEMA_VERSION}"
+                ]
+            )
+        try:
+            return cls._read(doc)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            found = summary_problems(doc)
+            problems = [f"summary.json at {problem}" for problem in found] or [
+                f"summary.json is not a valid schema_version {SCHEMA_VERSION} summary "
+                f"({type(exc).__name__}: {exc})"
+            ]
+            raise VerificationError(problems) from exc
+
+    @classmethod
+    def _read(cls, doc: Mapping[str, Any]) -> Summary:
+        window = doc["window"]
+        previous = doc["previous"]
+        return cls(
+            account_id=doc["account_id"],
+            account_name=doc["account_name"],
+            window=Window(
+                day=date.fromisoformat(doc["date"]),
+                timezone=doc["timezone"],
+                since=window["since"],
+                until=window["until"],
+            ),
+            generated_at=doc["generated_at"],
+            source=Source.from_dict(doc["source"]),
+            overall=Block.from_dict(doc["overall"]),
+            by_inbox={key: NamedBlock.from_dict(b) for key, b in doc["by_inbox"].items()},
+            by_agent={key: NamedBlock.from_dict(b) for key, b in doc["by_agent"].items()},
+            previous=None if previous is None else Previous.from_dict(previous),
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Building it
+# ---------------------------------------------------------------------------------------------
+
+
+def _metric(rows: Rows, target: float | None, basis: str) -> Metric:
+    count = len(rows.values)
+    calendar = Stats.of(rows.values)
+    sla = None
+    if target is not None:
+        compliance = rows.met / count if count else None
+        sla = Sla(target, basis, rows.met, count - rows.met, compliance)
+    return Metric(
+        count,
+        calendar.mean,
+        calendar.p50,
+        calendar.p90,
+        calendar.p95,
+        calendar.max,
+        business_hours=Stats.of(rows.business),
+        sla=sla,
+    )
+
+
+def _block_parts(scope: Scope, targets: SlaTargets) -> tuple[dict[str, Metric], dict[str, int]]:
+    metrics = {
+        key: _metric(scope.rows(key), targets.target(key), targets.basis) for key in METRIC_KEYS
+    }
+    return metrics, {key: scope.counts[key] for key in COUNT_KEYS}
+
+
+def _named_blocks(
+    scopes: Mapping[int | None, Scope], names: Mapping[int, str], targets: SlaTargets
+) -> dict[str, NamedBlock]:
     """Ids in ascending order, the null id last, so the same day always serialises the same."""
-    return sorted(scopes, key=lambda i: (i is None, i or 0))
+    blocks: dict[str, NamedBlock] = {}
+    for identifier in sorted(scopes, key=lambda i: (i is None, i or 0)):
+        metrics, counts = _block_parts(scopes[identifier], targets)
+        if identifier is None:
+            blocks[NO_ID] = NamedBlock(metrics, counts, name=None)
+        else:
+            blocks[str(identifier)] = NamedBlock(metrics, counts, name=names.get(identifier))
+    return blocks
 
 
-def _previous(previous: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    if previous is None:
-        return None
+def _previous(previous: Previous | Mapping[str, Any] | None) -> Previous | None:
+    if previous is None or isinstance(previous, Previous):
+        return previous
     try:
-        return {"date": previous["date"], "overall": previous["overall"]}
+        return Previous.from_dict(previous)
     except KeyError as exc:
         raise VerificationError(
             [f"the previous day's summary has no {exc.args[0]!r}: it is not a summary.json"]
+        ) from exc
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise VerificationError(
+            [f"the previous day's summary is not a summary.json ({type(exc).__name__}: {exc})"]
         ) from exc
 
 
@@ -276,58 +421,52 @@ def build_summary(
     inbox_names: Mapping[int, str],
     inbox_working_hours: Mapping[int, bool],
     agent_names: Mapping[int, str],
-    previous: Mapping[str, Any] | None,
+    previous: Previous | Mapping[str, Any] | None,
     generated_at: datetime,
-) -> dict[str, Any]:
-    """The ``summary.json`` document (schema_version 1) of one account-day.
+) -> Summary:
+    """The summary (schema_version 1) of one account-day.
 
-    ``previous`` is the previous day's stored summary, or ``None``; only its date and overall
-    block are kept, so summaries never nest. Inboxes and agents missing from the name maps
-    (deleted, departed) still get their rows, with ``name`` null. On the business-hours basis an
-    inbox counts as having working hours unless ``inbox_working_hours`` says it has none.
+    ``previous`` is the previous day's stored summary (or its ``previous``-shaped part), or
+    ``None``; only its date and overall block are kept, so summaries never nest. Inboxes and
+    agents missing from the name maps (deleted, departed) still get their rows, with ``name``
+    null. On the business-hours basis an inbox counts as having working hours unless
+    ``inbox_working_hours`` says it has none.
     """
     kept = events.kept
-    scopes = _measure_all(events, targets, inbox_working_hours)
-    summary: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "account_id": account_id,
-        "account_name": account_name,
-        "date": window.day.isoformat(),
-        "timezone": window.timezone,
-        "window": {"since": window.since, "until": window.until},
-        "generated_at": utc_text(generated_at, name="generated_at"),
-        "source": {
-            "base_url": base_url,
-            "events": kept,
-            "pages": pages,
-            "complete": complete,
-            "missing": missing,
-            "ignored": events.ignored.as_dict(),
-        },
-        "overall": scopes.overall.block(targets),
-        "by_inbox": _named_blocks(scopes.inboxes, inbox_names, targets),
-        "by_agent": _named_blocks(scopes.agents, agent_names, targets),
-        "previous": _previous(previous),
-    }
+    stamp = utc_text(generated_at, name="generated_at")
+    scopes = measure(events, targets, inbox_working_hours)
+    summary = Summary(
+        account_id=account_id,
+        account_name=account_name,
+        window=window,
+        generated_at=stamp,
+        source=Source(
+            base_url=base_url,
+            events=kept,
+            pages=pages,
+            complete=complete,
+            missing=missing,
+            ignored=events.ignored.as_dict(),
+        ),
+        overall=Block(*_block_parts(scopes.overall, targets)),
+        by_inbox=_named_blocks(scopes.inboxes, inbox_names, targets),
+        by_agent=_named_blocks(scopes.agents, agent_names, targets),
+        previous=_previous(previous),
+    )
     logger.debug(
         "summarised %d events of account %d on %s into %d inboxes and %d agents",
         kept,
         account_id,
-        summary["date"],
+        window.day,
         len(scopes.inboxes),
         len(scopes.agents),
     )
     return summary
 
 
-def _named_blocks(
-    scopes: dict[int | None, _Scope], names: Mapping[int, str], targets: SlaTargets
-) -> dict[str, dict[str, Any]]:
-    blocks: dict[str, dict[str, Any]] = {}
-    for identifier in _ordered(scopes):
-        name = None if identifier is None else names.get(identifier)
-        blocks[_key(identifier)] = {"name": name, **scopes[identifier].block(targets)}
-    return blocks
+# ---------------------------------------------------------------------------------------------
+# The JSON Schema
+# ---------------------------------------------------------------------------------------------
 
 
 @cache
@@ -361,12 +500,17 @@ def _problems(errors: Iterable[Any]) -> list[str]:
     return sorted(f"{error.json_path}: {_short(error.message)}" for error in errors)
 
 
+def summary_problems(doc: Any) -> list[str]:
+    """Every way ``doc`` breaks the schema, each naming its JSON path; empty when it is valid."""
+    return _problems(_validator().iter_errors(doc))
+
+
 def validate_summary(doc: Mapping[str, Any]) -> None:
     """Check ``doc`` against the schema; raise :class:`VerificationError` listing every error.
 
     Each problem names its JSON path (``$.by_inbox['3'].reply_time.p90: ...``), so a reader of a
     hand-edited or foreign summary knows what to fix.
     """
-    problems = _problems(_validator().iter_errors(doc))
+    problems = summary_problems(doc)
     if problems:
         raise VerificationError(problems)
