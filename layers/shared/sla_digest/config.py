@@ -301,9 +301,13 @@ def load_config(data: bytes | str | Mapping[str, Any], *, source: str) -> Config
     """
     document = _parse_json(data, source=source)
     try:
-        errors = list(validator().iter_errors(document))
-    except RecursionError as exc:
+        return _validated(document, source=source)
+    except RecursionError as exc:  # only a document parsed elsewhere can be this deep
         raise ConfigError(f"{source}: is nested too deeply") from exc
+
+
+def _validated(document: Any, *, source: str) -> Config:
+    errors = list(validator().iter_errors(document))
     problem = document_problem(errors)
     if problem:
         raise ConfigError(f"{source}: {problem}")
