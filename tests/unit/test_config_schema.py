@@ -445,3 +445,18 @@ def test_a_long_bad_value_is_cut_short_in_its_line() -> None:
 
     assert len(error) < 200
     assert error.endswith("… is not an IANA name such as 'Europe/Berlin'")
+
+
+def test_the_same_bytes_read_again_are_not_validated_again() -> None:
+    # GIVEN a document as two separate reads of the same object (as S3 returns it each time)
+    text = json.dumps({"accounts": [account()]})
+    first_read, second_read = text.encode(), text.encode()
+
+    # WHEN both are loaded, and then a changed document
+    first = load_config(first_read, source=SOURCE)
+    second = load_config(second_read, source=SOURCE)
+    changed = load_config(text.replace("leads@", "team@").encode(), source=SOURCE)
+
+    # THEN the second read is the first result, and the changed one is validated afresh
+    assert second is first
+    assert changed.accounts[0].recipients == ("team@acme.example",)

@@ -12,6 +12,7 @@ whole (not JSON, wrong shape, bad ``defaults``) raises.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -297,9 +298,20 @@ def targets_with_policy(
 def load_config(data: bytes | str | Mapping[str, Any], *, source: str) -> Config:
     """Validate an ``accounts.json`` document (raw bytes, text or an already parsed mapping).
 
-    ``source`` names the document in error messages (a file path or an ``s3://`` URL).
+    ``source`` names the document in error messages (a file path or an ``s3://`` URL). The same
+    bytes read again, as a warm Lambda reads an unchanged object, are not validated again.
     """
-    document = _parse_json(data, source=source)
+    if isinstance(data, bytes | str):
+        return _load_text(data, source)
+    return _load(data, source)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_text(data: bytes | str, source: str) -> Config:
+    return _load(_parse_json(data, source=source), source)
+
+
+def _load(document: Any, source: str) -> Config:
     try:
         return _validated(document, source=source)
     except RecursionError as exc:  # only a document parsed elsewhere can be this deep
@@ -355,9 +367,7 @@ def _validated(document: Any, *, source: str) -> Config:
     )
 
 
-def _parse_json(data: bytes | str | Mapping[str, Any], *, source: str) -> Any:
-    if not isinstance(data, bytes | str):
-        return data
+def _parse_json(data: bytes | str, *, source: str) -> Any:
     try:
         return json.loads(data)
     except UnicodeDecodeError as exc:
