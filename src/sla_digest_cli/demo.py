@@ -70,6 +70,7 @@ class Invocation:
 
 def _accounts(base_url: str, account_id: int, timezone: str) -> dict[str, Any]:
     return {
+        "$schema": "./accounts.schema.json",  # as a document kept beside the schema has it
         "defaults": {"timezone": "UTC", "send_hour": 7, "sla": {"reply_time": "1h"}},
         "accounts": [
             {

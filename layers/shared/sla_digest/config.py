@@ -1,39 +1,59 @@
-"""Configuration: durations, SLA targets, the ``accounts.json`` document and the Lambda settings.
+"""Configuration: durations, SLA targets, ``accounts.json`` as typed records, the Lambda settings.
+
+The document is checked against its JSON Schema (:mod:`sla_digest.config_schema`, published at
+the repository root for editors); here the valid entries are merged with ``defaults`` and the
+rules that span keys are checked: required keys that ``defaults`` may supply, channels against
+recipients and digests, unique account ids.
 
 Validation is strict and local: a bad account entry becomes one error line naming the entry and
-the key, and the good entries are still processed. Only a document that cannot be read as a whole
-(not JSON, wrong shape, bad ``defaults``) raises.
+the keys, and the good entries are still processed. Only a document that cannot be read as a
+whole (not JSON, wrong shape, bad ``defaults``) raises.
 """
 
 from __future__ import annotations
 
 import functools
-import ipaddress
 import json
-import math
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeGuard
-from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
+from sla_digest.config_schema import (
+    accounts_schema,
+    builtin_defaults,
+    describe,
+    document_problem,
+    duration_seconds,
+    is_int,
+    shown,
+    validate_address,
+    validate_base_url,
+    validator,
+)
 from sla_digest.exceptions import ConfigError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
+
+    from sla_digest.config_schema import Located
 
 __all__ = [
+    "CHANNEL_TYPES",
     "DEFAULT_CONFIG_KEY",
+    "DIGESTS",
     "SETTINGS_VARIABLES",
     "SLA_METRICS",
     "AccountConfig",
+    "ChannelConfig",
+    "ChannelType",
     "Config",
+    "DigestName",
     "Settings",
     "SlaBasis",
     "SlaPolicyLike",
     "SlaTargets",
+    "WeekStart",
+    "accounts_schema",
     "load_config",
     "parse_duration",
     "parse_sla_flag",
@@ -44,27 +64,21 @@ __all__ = [
 ]
 
 SlaBasis = Literal["calendar", "business_hours"]
+DigestName = Literal["daily", "weekly", "monthly"]
+WeekStart = Literal["monday", "sunday"]
+ChannelType = Literal["email", "slack", "teams", "webhook"]
 SLA_METRICS: tuple[str, ...] = ("first_response", "reply_time", "conversation_resolved")
-SLA_BASES: tuple[str, ...] = ("calendar", "business_hours")
+DIGESTS: tuple[DigestName, ...] = ("daily", "weekly", "monthly")
+CHANNEL_TYPES: tuple[ChannelType, ...] = ("email", "slack", "teams", "webhook")
 DEFAULT_CONFIG_KEY = "config/accounts.json"
-
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_duration(raw: Any, *, where: str = "duration") -> float:
     """Seconds from a number or a string like ``90s``, ``30m``, ``4h``, ``1d``."""
-    if isinstance(raw, bool):
-        raise ConfigError(f"{where}: {raw!r} is not a duration such as 90, '90s', '30m' or '4h'")
-    if isinstance(raw, int | float):
-        seconds = float(raw)
-    elif isinstance(raw, str) and (match := _DURATION.match(raw.strip())):
-        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    else:
-        raise ConfigError(f"{where}: {raw!r} is not a duration such as 90, '90s', '30m' or '4h'")
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise ConfigError(f"{where}: {raw!r} must be a positive duration")
-    return seconds
+    try:
+        return duration_seconds(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {shown(raw)} {exc}") from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,40 +113,8 @@ def parse_sla_flag(text: str, *, basis: SlaBasis = "calendar") -> SlaTargets:
 
 
 # --------------------------------------------------------------------------------------------
-# accounts.json
+# The accounts.json model
 # --------------------------------------------------------------------------------------------
-
-# A deliberately plain address syntax: no display names, quotes or comments, so nothing that
-# reaches a mail header can carry a second header or a second recipient.
-_LOCAL_PART = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}")
-_DOMAIN_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
-_SECRET_ID = re.compile(r"[A-Za-z0-9/_+=.@:-]{1,2048}")
-_MAX_RECIPIENTS = 50  # SES accepts at most 50 recipients per message
-_NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
-
-_ACCOUNT_KEYS = frozenset(
-    {
-        "account_id",
-        "name",
-        "base_url",
-        "token_secret",
-        "timezone",
-        "send_hour",
-        "recipients",
-        "sla_policy",
-        "sla",
-        "sla_basis",
-        "enabled",
-    }
-)
-# Everything but the account's identity can be shared through ``defaults``.
-_DEFAULT_KEYS = _ACCOUNT_KEYS - {"account_id", "name"}
-_BUILTIN_DEFAULTS: Mapping[str, Any] = {
-    "timezone": "UTC",
-    "send_hour": 7,
-    "sla_basis": "calendar",
-    "enabled": True,
-}
 
 
 class SlaPolicyLike(Protocol):
@@ -149,8 +131,28 @@ class SlaPolicyLike(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelConfig:
+    """One way an account's digests leave: secrets are named here, never held.
+
+    ``recipients`` is set for email only; ``url_secret`` names the Secrets Manager secret holding
+    a Slack, Teams or webhook URL, ``signing_secret`` the webhook's HMAC key. ``periods`` is
+    filled in by :class:`AccountConfig` (the account's digests when the document gives none).
+    """
+
+    type: ChannelType
+    recipients: tuple[str, ...] = ()
+    url_secret: str | None = None
+    signing_secret: str | None = None
+    periods: tuple[DigestName, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class AccountConfig:
-    """One validated entry of ``accounts``, with the defaults already merged in."""
+    """One validated entry of ``accounts``, with the defaults already merged in.
+
+    ``channels`` is never empty once built: without any, the account has the one email channel
+    to ``recipients`` that the configuration contract promises.
+    """
 
     account_id: int
     base_url: str
@@ -164,6 +166,24 @@ class AccountConfig:
     sla_basis: SlaBasis = "calendar"
     enabled: bool = True
     default_sla: Mapping[str, float] = field(default_factory=dict)
+    digests: tuple[DigestName, ...] = ("daily",)
+    week_start: WeekStart = "monday"
+    breach_list_size: int = 10
+    link_request_budget: int = 100
+    channels: tuple[ChannelConfig, ...] = ()
+
+    def __post_init__(self) -> None:
+        channels = self.channels or (ChannelConfig(type="email"),)
+        filled = tuple(
+            replace(
+                channel,
+                recipients=channel.recipients
+                or (self.recipients if channel.type == "email" else ()),
+                periods=channel.periods or self.digests,
+            )
+            for channel in channels
+        )
+        object.__setattr__(self, "channels", filled)
 
     def _targets(self, values: Mapping[str, float]) -> SlaTargets:
         return SlaTargets(
@@ -218,47 +238,6 @@ class Config:
         raise ConfigError(f"account {account_id} is not configured in {self.source}")
 
 
-def load_config(data: bytes | str | Mapping[str, Any], *, source: str) -> Config:
-    """Validate an ``accounts.json`` document (raw bytes, text or an already parsed mapping).
-
-    ``source`` names the document in error messages (a file path or an ``s3://`` URL).
-    """
-    document = _parse_document(data, source=source)
-    defaults = _validate_defaults(document.get("defaults", {}), source=source)
-    entries = document["accounts"]
-
-    accounts: list[AccountConfig] = []
-    errors: list[str] = []
-    rejected: dict[int, str] = {}
-    claimed_ids: dict[int, list[int]] = {}
-    for index, entry in enumerate(entries):
-        if isinstance(entry, dict):
-            claimed = entry.get("account_id")
-            if _is_int(claimed):
-                claimed_ids.setdefault(claimed, []).append(index)
-
-    for index, entry in enumerate(entries):
-        where = _entry_name(index, entry)
-        problems: list[str] = []
-        account: AccountConfig | None = None
-        if not isinstance(entry, dict):
-            problems.append("must be an object")
-        else:
-            account = _validate_account(entry, defaults, problems)
-            claimed = entry.get("account_id")
-            if _is_int(claimed) and len(claimed_ids[claimed]) > 1:
-                others = ", ".join(f"accounts[{i}]" for i in claimed_ids[claimed] if i != index)
-                problems.append(f"account_id {claimed} is also used by {others}")
-        if problems:
-            line = f"{where}: {'; '.join(problems)}"
-            errors.append(line)
-            if isinstance(entry, dict) and _is_int(entry.get("account_id")):
-                rejected.setdefault(entry["account_id"], line)
-        elif account is not None:
-            accounts.append(account)
-    return Config(accounts=tuple(accounts), errors=tuple(errors), source=source, rejected=rejected)
-
-
 def resolve_targets(account: AccountConfig, policies: Iterable[SlaPolicyLike]) -> SlaTargets:
     """The account's SLA targets: its own ``sla``, then its named policy, then ``defaults.sla``."""
     return targets_with_policy(
@@ -311,94 +290,119 @@ def targets_with_policy(
     )
 
 
-def validate_base_url(raw: Any, *, where: str = "base_url") -> str:
-    """A Chatwoot base URL without its trailing slash: https, or plain http for loopback hosts."""
-    problem = _check_base_url(raw)
-    if problem:
-        raise ConfigError(f"{where}: {problem.removeprefix('base_url ')}")
-    url: str = raw
-    return url.rstrip("/")
+# --------------------------------------------------------------------------------------------
+# Loading and validating accounts.json
+# --------------------------------------------------------------------------------------------
 
 
-def validate_address(raw: Any) -> str | None:
-    """The reason ``raw`` is not a plain ``local@domain`` address, or ``None`` if it is one."""
-    if not isinstance(raw, str):
-        return f"{raw!r} is not a string"
-    if any(ch in raw for ch in "\r\n\t\0") or raw != raw.strip():
-        return f"{raw!r} contains whitespace or line breaks"
-    local, at, domain = raw.rpartition("@")
-    if (
-        not at
-        or len(raw) > 254
-        or not _LOCAL_PART.fullmatch(local)
-        or local.startswith(".")
-        or local.endswith(".")
-        or ".." in local
-        or "." not in domain
-        or not all(_DOMAIN_LABEL.fullmatch(label) for label in domain.split("."))
-    ):
-        return f"{raw!r} is not an email address like name@example.com"
-    return None
+def load_config(data: bytes | str | Mapping[str, Any], *, source: str) -> Config:
+    """Validate an ``accounts.json`` document (raw bytes, text or an already parsed mapping).
 
-
-def _parse_document(data: bytes | str | Mapping[str, Any], *, source: str) -> Mapping[str, Any]:
+    ``source`` names the document in error messages (a file path or an ``s3://`` URL). The same
+    bytes read again, as a warm Lambda reads an unchanged object, are not validated again.
+    """
     if isinstance(data, bytes | str):
-        try:
-            document = json.loads(data)
-        except UnicodeDecodeError as exc:
-            raise ConfigError(f"{source}: is not UTF-8 text") from exc
-        except json.JSONDecodeError as exc:
-            raise ConfigError(
-                f"{source}: is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
-            ) from exc
-        except RecursionError as exc:
-            raise ConfigError(f"{source}: is not valid JSON (nested too deeply)") from exc
-    else:
-        document = data
-    if not isinstance(document, Mapping):
-        raise ConfigError(f'{source}: must be a JSON object with an "accounts" list')
-    unknown = sorted(set(document) - {"defaults", "accounts"})
-    if unknown:
+        return _load_text(data, source)
+    return _load(data, source)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_text(data: bytes | str, source: str) -> Config:
+    return _load(_parse_json(data, source=source), source)
+
+
+def _load(document: Any, source: str) -> Config:
+    try:
+        return _validated(document, source=source)
+    except RecursionError as exc:  # only a document parsed elsewhere can be this deep
+        raise ConfigError(f"{source}: is nested too deeply") from exc
+
+
+def _validated(document: Any, *, source: str) -> Config:
+    errors = list(validator().iter_errors(document))
+    problem = document_problem(errors)
+    if problem:
+        raise ConfigError(f"{source}: {problem}")
+    by_entry: dict[int, list[Located]] = {}
+    in_defaults: list[Located] = []
+    for error in errors:
+        path = tuple(error.absolute_path)
+        if path[0] == "accounts":
+            by_entry.setdefault(int(path[1]), []).append((path[2:], error))
+        else:
+            in_defaults.append((path[1:], error))
+    defaults = _checked_defaults(document.get("defaults", {}), in_defaults, source=source)
+    default_sla = {
+        metric: duration_seconds(value) for metric, value in defaults.get("sla", {}).items()
+    }
+    entries: list[Any] = document["accounts"]
+    claimed: dict[int, list[int]] = {}
+    for index, entry in enumerate(entries):
+        if isinstance(entry, dict) and is_int(entry.get("account_id")):
+            claimed.setdefault(entry["account_id"], []).append(index)
+
+    accounts: list[AccountConfig] = []
+    failures: list[str] = []
+    rejected: dict[int, str] = {}
+    for index, entry in enumerate(entries):
+        problems = describe(by_entry.get(index, []), entry)
+        account = None
+        account_id = entry.get("account_id") if isinstance(entry, dict) else None
+        if isinstance(entry, dict):
+            account = _build_account(entry, defaults, default_sla, problems)
+        if is_int(account_id) and len(claimed[account_id]) > 1:
+            others = ", ".join(f"accounts[{i}]" for i in claimed[account_id] if i != index)
+            problems.append(f"account_id {account_id} is also used by {others}")
+        if problems:
+            where = f"accounts[{index}]"
+            where += f" (account_id {account_id})" if is_int(account_id) else ""
+            line = f"{where}: {'; '.join(dict.fromkeys(problems))}"
+            failures.append(line)
+            if is_int(account_id):
+                rejected.setdefault(account_id, line)
+        elif account is not None:
+            accounts.append(account)
+    return Config(
+        accounts=tuple(accounts), errors=tuple(failures), source=source, rejected=rejected
+    )
+
+
+def _parse_json(data: bytes | str, *, source: str) -> Any:
+    try:
+        return json.loads(data)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{source}: is not UTF-8 text") from exc
+    except json.JSONDecodeError as exc:
         raise ConfigError(
-            f"{source}: unknown top-level key {unknown[0]!r} (allowed: accounts, defaults)"
-        )
-    if not isinstance(document.get("accounts"), list):
-        raise ConfigError(f'{source}: "accounts" must be a list of account objects')
-    return document
+            f"{source}: is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        ) from exc
+    except RecursionError as exc:
+        raise ConfigError(f"{source}: is not valid JSON (nested too deeply)") from exc
+    except ValueError as exc:  # an integer of more digits than Python converts
+        raise ConfigError(f"{source}: is not valid JSON (a number is too long)") from exc
 
 
-def _validate_defaults(raw: Any, *, source: str) -> Mapping[str, Any]:
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f'{source}: "defaults" must be an object')
-    problems: list[str] = []
-    unknown = sorted(set(raw) - _DEFAULT_KEYS)
-    if unknown:
-        problems.append(f"unknown key {unknown[0]!r} (allowed: {', '.join(sorted(_DEFAULT_KEYS))})")
-    checked = {key: value for key, value in raw.items() if key in _DEFAULT_KEYS}
-    for key, value in checked.items():
-        problem = _check_value(key, value)
-        if problem:
-            problems.append(problem)
+def _checked_defaults(
+    own: Mapping[str, Any], errors: list[Located], *, source: str
+) -> Mapping[str, Any]:
+    """``defaults`` over the schema's own defaults; a bad one makes the document unusable."""
+    problems = describe(errors, own) or _address_problems(own)
     if problems:
-        raise ConfigError(f"{source}: defaults: {'; '.join(problems)}")
-    return {**_BUILTIN_DEFAULTS, **checked}
+        raise ConfigError(f"{source}: defaults: {'; '.join(dict.fromkeys(problems))}")
+    return {**builtin_defaults(), **own}
 
 
-def _validate_account(
-    entry: Mapping[str, Any], defaults: Mapping[str, Any], problems: list[str]
+def _build_account(
+    entry: Mapping[str, Any],
+    defaults: Mapping[str, Any],
+    default_sla: Mapping[str, float],
+    problems: list[str],
 ) -> AccountConfig | None:
-    unknown = sorted(set(entry) - _ACCOUNT_KEYS)
-    for key in unknown:
-        problems.append(f"unknown key {key!r}")
-    own = {key: value for key, value in entry.items() if key in _ACCOUNT_KEYS}
-    merged: dict[str, Any] = {**defaults, **own}
-    for key in ("account_id", "base_url", "token_secret", "recipients"):
-        if key not in merged:
-            problems.append(f"{key} is required")
-    for key, value in own.items():
-        problem = _check_value(key, value)
-        if problem:
-            problems.append(problem)
+    merged: dict[str, Any] = {**defaults, **entry}
+    required = ("base_url", "token_secret") + (() if "channels" in merged else ("recipients",))
+    problems[:0] = [f"{key} is required" for key in required if key not in merged]
+    if not problems:
+        problems.extend(_cross_problems(merged))
     if problems:
         return None
     return AccountConfig(
@@ -406,172 +410,66 @@ def _validate_account(
         name=merged.get("name"),
         base_url=merged["base_url"].rstrip("/"),
         token_secret=merged["token_secret"],
+        recipients=tuple(merged.get("recipients", ())),
         timezone=merged["timezone"],
         send_hour=merged["send_hour"],
-        recipients=tuple(merged["recipients"]),
         sla_policy=merged.get("sla_policy"),
-        sla={
-            metric: parse_duration(value, where=f"sla.{metric}")
-            for metric, value in own.get("sla", {}).items()
-        },
+        sla={metric: duration_seconds(value) for metric, value in entry.get("sla", {}).items()},
         sla_basis=merged["sla_basis"],
         enabled=merged["enabled"],
-        default_sla={
-            metric: parse_duration(value, where=f"defaults.sla.{metric}")
-            for metric, value in defaults.get("sla", {}).items()
-        },
+        default_sla=default_sla,
+        digests=tuple(merged["digests"]),
+        week_start=merged["week_start"],
+        breach_list_size=merged["breach_list_size"],
+        link_request_budget=merged["link_request_budget"],
+        channels=tuple(
+            ChannelConfig(
+                type=channel["type"],
+                recipients=tuple(channel.get("recipients", ())),
+                url_secret=channel.get("url_secret"),
+                signing_secret=channel.get("signing_secret"),
+                periods=tuple(channel.get("periods", ())),
+            )
+            for channel in merged.get("channels", ())
+        ),
     )
 
 
-def _check_value(key: str, value: Any) -> str | None:
-    """The problem with one key's value, or ``None``: shared by ``defaults`` and accounts."""
-    checker = _CHECKS[key]
-    return checker(value)
+def _cross_problems(merged: Mapping[str, Any]) -> list[str]:
+    """What spans keys of a merged account: its channels against its recipients and digests."""
+    problems = _address_problems(merged)
+    has_recipients = bool(merged.get("recipients"))
+    digests = merged["digests"]
+    for index, channel in enumerate(merged.get("channels", ())):
+        where = f"channels[{index}]"
+        if channel["type"] == "email" and not channel.get("recipients") and not has_recipients:
+            problems.append(
+                f"{where}: an email channel needs recipients (its own or the account's)"
+            )
+        problems += [
+            f"{where}.periods: {period!r} is not one of the account's digests "
+            f"({', '.join(digests)})"
+            for period in channel.get("periods", ())
+            if period not in digests
+        ]
+    return problems
 
 
-def _check_account_id(value: Any) -> str | None:
-    if not _is_int(value) or value <= 0:
-        return f"account_id {value!r} is not a positive integer"
-    return None
-
-
-def _check_name(value: Any) -> str | None:
-    if not isinstance(value, str) or not value.strip() or len(value) > 200:
-        return f"name {value!r} must be a non-empty string of at most 200 characters"
-    if any(ch in value for ch in "\r\n\0"):
-        return f"name {value!r} contains line breaks"
-    if any("\ud800" <= ch <= "\udfff" for ch in value):
-        return f"name {value!r} contains a lone surrogate (not valid Unicode text)"
-    return None
-
-
-def _check_base_url(value: Any) -> str | None:
-    if not isinstance(value, str) or not value or any(ch.isspace() for ch in value):
-        return f"base_url {value!r} is not a URL such as 'https://chat.example.com'"
-    try:
-        parts = urlsplit(value)
-        host = parts.hostname
-        _ = parts.port  # raises on a malformed port
-    except ValueError:
-        return f"base_url {value!r} is not a URL such as 'https://chat.example.com'"
-    if parts.scheme not in ("https", "http") or not host:
-        return f"base_url {value!r} is not a URL such as 'https://chat.example.com'"
-    if parts.username is not None or parts.password is not None:
-        return f"base_url {value!r} must not contain credentials; use token_secret"
-    if parts.query or parts.fragment:
-        return f"base_url {value!r} must not have a query or fragment"
-    if parts.scheme == "http" and not _is_loopback(host):
-        return f"base_url {value!r} must use https (plain http only for localhost)"
-    return None
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _check_token_secret(value: Any) -> str | None:
-    if not isinstance(value, str) or not _SECRET_ID.fullmatch(value):
-        return f"token_secret {value!r} is not a Secrets Manager secret name or ARN"
-    return None
-
-
-def _check_timezone(value: Any) -> str | None:
-    if not isinstance(value, str) or value in _NOT_ZONES or value not in _zone_names():
-        return f"timezone {value!r} is not an IANA name such as 'Europe/Berlin'"
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        return f"timezone {value!r} is not an IANA name such as 'Europe/Berlin'"
-    return None
-
-
-@functools.cache
-def _zone_names() -> frozenset[str]:
-    return frozenset(available_timezones())
-
-
-def _check_send_hour(value: Any) -> str | None:
-    if not _is_int(value) or not 0 <= value <= 23:
-        return f"send_hour {value!r} is not a whole hour from 0 to 23"
-    return None
-
-
-def _check_recipients(value: Any) -> str | None:
-    if not isinstance(value, list) or not value:
-        return "recipients must be a non-empty list of email addresses"
-    if len(value) > _MAX_RECIPIENTS:
-        return f"recipients has {len(value)} addresses; at most {_MAX_RECIPIENTS} are allowed"
-    for address in value:
-        problem = validate_address(address)
-        if problem:
-            return f"recipients: {problem}"
-    lowered = [address.lower() for address in value]
-    duplicates = sorted({a for a in lowered if lowered.count(a) > 1})
-    if duplicates:
-        return f"recipients: {duplicates[0]!r} is listed twice"
-    return None
-
-
-def _check_sla_policy(value: Any) -> str | None:
-    if value is not None and (not isinstance(value, str) or not value.strip()):
-        return f"sla_policy {value!r} must be the name of a Chatwoot SLA policy"
-    return None
-
-
-def _check_sla(value: Any) -> str | None:
-    if not isinstance(value, Mapping):
-        return f"sla must be an object with keys {', '.join(SLA_METRICS)}"
-    for metric, duration in value.items():
-        if metric not in SLA_METRICS:
-            return f"sla: unknown metric {metric!r} (allowed: {', '.join(SLA_METRICS)})"
-        try:
-            parse_duration(duration, where=f"sla.{metric}")
-        except ConfigError as exc:
-            return str(exc)
-    return None
-
-
-def _check_sla_basis(value: Any) -> str | None:
-    if value not in SLA_BASES:
-        return f"sla_basis {value!r} must be 'calendar' or 'business_hours'"
-    return None
-
-
-def _check_enabled(value: Any) -> str | None:
-    if not isinstance(value, bool):
-        return f"enabled {value!r} must be true or false"
-    return None
-
-
-_CHECKS = {
-    "account_id": _check_account_id,
-    "name": _check_name,
-    "base_url": _check_base_url,
-    "token_secret": _check_token_secret,
-    "timezone": _check_timezone,
-    "send_hour": _check_send_hour,
-    "recipients": _check_recipients,
-    "sla_policy": _check_sla_policy,
-    "sla": _check_sla,
-    "sla_basis": _check_sla_basis,
-    "enabled": _check_enabled,
-}
-
-
-def _is_int(value: Any) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _entry_name(index: int, entry: Any) -> str:
-    claimed = entry.get("account_id") if isinstance(entry, dict) else None
-    if _is_int(claimed):
-        return f"accounts[{index}] (account_id {claimed})"
-    return f"accounts[{index}]"
+def _address_problems(values: Mapping[str, Any]) -> list[str]:
+    """Addresses listed twice but for case (the schema's uniqueItems is case-sensitive)."""
+    lists = [("recipients", values.get("recipients", ()))] + [
+        (f"channels[{index}].recipients", channel.get("recipients", ()))
+        for index, channel in enumerate(values.get("channels", ()))
+    ]
+    problems: list[str] = []
+    for where, addresses in lists:
+        seen: set[str] = set()
+        for address in map(str.lower, addresses):
+            if address in seen:
+                problems.append(f"{where}: {shown(address)} is listed twice")
+                break
+            seen.add(address)
+    return problems
 
 
 # --------------------------------------------------------------------------------------------
