@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 TOKEN_VARIABLE = "CHATWOOT_API_TOKEN"  # noqa: S105 - the name of a variable, not a token
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+SANDBOX_PORT = 3901  # not 3000, where a Chatwoot development server listens
 RENDER_OUT = "rendered"  # render's folder when --out is not given (and --check is not either)
 
 
@@ -466,7 +467,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(func=func)
 
     sandbox = command("sandbox", help="serve the sandbox Chatwoot on 127.0.0.1")
-    sandbox.add_argument("--port", type=int, default=3000)
+    sandbox.add_argument(
+        "--port",
+        type=int,
+        default=SANDBOX_PORT,
+        help=f"port on 127.0.0.1 (default {SANDBOX_PORT}; 3000 is Chatwoot's own dev server)",
+    )
     sandbox.add_argument("--events", type=_positive_int, default=600)
     sandbox.add_argument("--latency", type=float, default=0.0, help="seconds per request")
     sandbox.add_argument("--fault-rate", type=float, default=0.0)
