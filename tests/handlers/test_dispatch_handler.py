@@ -10,6 +10,7 @@ import pytest
 
 from sla_digest.exceptions import ConfigError
 from sla_digest.jobs.dispatch import parse_event
+from sla_digest.jobs.job import DigestJob
 from tests.fixtures.aws import REGION
 
 if TYPE_CHECKING:
@@ -232,3 +233,40 @@ def test_importing_the_handler_reads_nothing_and_a_missing_variable_is_named_on_
         match=r"^environment variable ARCHIVE_BUCKET and JOBS_QUEUE_URL are not set",
     ):
         app.lambda_handler({"date": "2026-11-20"}, lambda_context)
+
+
+def test_every_sample_event_is_accepted_by_the_handler_it_is_for(
+    sample_event: Callable[[str], Any],
+) -> None:
+    # GIVEN every file in events/: digest-job*.json are SQS events, the rest dispatch events
+    from tests.handlers.conftest import EVENTS
+
+    names = sorted(path.name for path in EVENTS.glob("*.json"))
+
+    # THEN each parses: the dispatch events as events, each SQS record's body as a job
+    for name in names:
+        if name.startswith("digest-job"):
+            for record in sample_event(name)["Records"]:
+                DigestJob.from_body(record["body"])
+        else:
+            parse_event(sample_event(name))
+    assert "backfill-archive-only.json" in names
+
+
+def test_the_archive_only_backfill_queues_jobs_that_say_deliver_false(
+    deployed: dict[str, Any],
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: Any,
+    sample_event: Callable[[str], Any],
+) -> None:
+    # GIVEN the sample archive-only backfill of 1..20 Nov for account 7
+    app = load_handler("dispatch")
+
+    # WHEN the real handler runs it
+    result = app.lambda_handler(sample_event("backfill-archive-only.json"), lambda_context)
+
+    # THEN twenty jobs are queued, each carrying deliver false, and the result names them so
+    jobs = queued_jobs(deployed)
+    assert [job["date"] for job in jobs] == [f"2026-11-{day:02d}" for day in range(1, 21)]
+    assert {job["deliver"] for job in jobs} == {False}
+    assert result["jobs"][0] == "7/2026-11-01 (archive only)"

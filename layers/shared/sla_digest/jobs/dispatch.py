@@ -49,8 +49,8 @@ CATCH_UP = timedelta(days=2)
 BACKFILL_LIMIT_DAYS = 92
 _BATCH = 10  # SendMessageBatch takes at most ten entries
 _SCHEDULE_KEYS = frozenset({"scheduled_time", "execution_id"})
-_MANUAL_KEYS = frozenset({"accounts", "date", "force"})
-_BACKFILL_KEYS = frozenset({"accounts", "from", "to", "force"})
+_MANUAL_KEYS = frozenset({"accounts", "date", "force", "deliver"})
+_BACKFILL_KEYS = frozenset({"accounts", "from", "to", "force", "deliver"})
 _EVENT_HELP = (
     'expected {"scheduled_time": ...}, {"accounts": [7], "date": "YYYY-MM-DD", "force": false} '
     'or {"accounts": [7], "from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}'
@@ -68,7 +68,10 @@ class Plan:
 
 @dataclass(frozen=True, slots=True)
 class DispatchRequest:
-    """A parsed dispatch event: a schedule tick, or a manual run over ``first``..``last``."""
+    """A parsed dispatch event: a schedule tick, or a manual run over ``first``..``last``.
+
+    ``deliver`` false (manual and backfill only) archives and summarises without delivering.
+    """
 
     kind: Literal["schedule", "manual", "backfill"]
     scheduled_time: datetime | None = None
@@ -77,6 +80,7 @@ class DispatchRequest:
     first: date | None = None
     last: date | None = None
     force: bool = False
+    deliver: bool = True
 
 
 # --- when is a day due -----------------------------------------------------------------------
@@ -182,7 +186,14 @@ def plan_requested(config: Config, request: DispatchRequest, *, now: datetime) -
             continue
         day = request.first
         while day <= request.last:
-            plan.jobs.append(DigestJob(account_id=account.account_id, day=day, force=request.force))
+            plan.jobs.append(
+                DigestJob(
+                    account_id=account.account_id,
+                    day=day,
+                    force=request.force,
+                    deliver=request.deliver,
+                )
+            )
             day += timedelta(days=1)
     return plan
 
@@ -210,7 +221,8 @@ def parse_event(event: Any) -> DispatchRequest:
             accounts=_parse_accounts(event),
             first=day,
             last=day,
-            force=_parse_force(event),
+            force=_parse_flag(event, "force", default=False),
+            deliver=_parse_flag(event, "deliver", default=True),
         )
     if "from" in keys or "to" in keys:
         _refuse_unknown(keys, _BACKFILL_KEYS)
@@ -230,7 +242,8 @@ def parse_event(event: Any) -> DispatchRequest:
             accounts=_parse_accounts(event),
             first=first,
             last=last,
-            force=_parse_force(event),
+            force=_parse_flag(event, "force", default=False),
+            deliver=_parse_flag(event, "deliver", default=True),
         )
     raise ConfigError(f"dispatch event is not one of the known forms: {_EVENT_HELP}")
 
@@ -281,11 +294,11 @@ def _parse_accounts(event: Mapping[str, Any]) -> tuple[int, ...] | None:
     return tuple(dict.fromkeys(raw))
 
 
-def _parse_force(event: Mapping[str, Any]) -> bool:
-    force = event.get("force", False)
-    if not isinstance(force, bool):
-        raise ConfigError(f"force {force!r} must be true or false")
-    return force
+def _parse_flag(event: Mapping[str, Any], key: str, *, default: bool) -> bool:
+    value = event.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key} {value!r} must be true or false")
+    return value
 
 
 def _optional_text(raw: Any, key: str) -> str | None:
@@ -439,4 +452,5 @@ def handle_dispatch_event(
 
 
 def _job_name(job: DigestJob) -> str:
-    return f"{job.account_id}/{job.day.isoformat()}" + (" (force)" if job.force else "")
+    notes = [note for note, on in (("force", job.force), ("archive only", not job.deliver)) if on]
+    return f"{job.account_id}/{job.day.isoformat()}" + (f" ({', '.join(notes)})" if notes else "")

@@ -21,14 +21,21 @@ if TYPE_CHECKING:
 
 __all__ = ["DayRequest", "DigestJob", "JobOutcome", "RunResult"]
 
+_BODY_KEYS = frozenset({"account_id", "date", "force", "deliver"})
+
 
 @dataclass(frozen=True, slots=True)
 class DigestJob:
-    """One SQS message: deliver the digest of ``day`` for ``account_id``."""
+    """One SQS message: the digest of ``day`` for ``account_id``.
+
+    ``deliver`` false archives and summarises the day without delivering it (an archive-only
+    backfill); the body carries it only then, so every other body is byte for byte as before.
+    """
 
     account_id: int
     day: date
     force: bool = False
+    deliver: bool = True
 
     @classmethod
     def from_body(cls, body: str) -> DigestJob:
@@ -40,7 +47,7 @@ class DigestJob:
             raise ConfigError("job body is not JSON: expected {account_id, date, force}") from exc
         if not isinstance(data, dict):
             raise ConfigError("job body must be a JSON object with account_id and date")
-        unknown = set(data) - {"account_id", "date", "force"}
+        unknown = set(data) - _BODY_KEYS
         if unknown:
             raise ConfigError(f"job body has unknown keys: {', '.join(sorted(unknown))}")
         account_id = data.get("account_id")
@@ -53,16 +60,23 @@ class DigestJob:
             day = parse_date(raw_date)
         except WindowError as exc:
             raise ConfigError(f"job {exc}") from exc
-        force = data.get("force", False)
-        if not isinstance(force, bool):
-            raise ConfigError("job force must be true or false")
-        return cls(account_id=account_id, day=day, force=force)
+        flags = {
+            key: data.get(key, default) for key, default in (("force", False), ("deliver", True))
+        }
+        for key, value in flags.items():
+            if not isinstance(value, bool):
+                raise ConfigError(f"job {key} must be true or false")
+        return cls(account_id=account_id, day=day, **flags)
 
     def to_body(self) -> str:
-        return json.dumps(
-            {"account_id": self.account_id, "date": self.day.isoformat(), "force": self.force},
-            separators=(",", ":"),
-        )
+        body: dict[str, Any] = {
+            "account_id": self.account_id,
+            "date": self.day.isoformat(),
+            "force": self.force,
+        }
+        if not self.deliver:
+            body["deliver"] = False
+        return json.dumps(body, separators=(",", ":"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +125,7 @@ class JobOutcome:
 
     account_id: int
     date: str
-    status: str  # "sent", "duplicate", "skipped"
+    status: str  # "sent", "duplicate", "skipped", "archived" (deliver false: nothing sent)
     events: int = 0
     pages: int = 0
     retries: int = 0

@@ -26,6 +26,9 @@ __all__ = ["QueueRecord", "Telemetry", "outcome_metrics", "run_record"]
 
 logger = logging.getLogger(__name__)
 
+# One count per finished job; "duplicate" (sent earlier) and "skipped" count as skipped.
+_STATUS_METRICS = {"sent": "DigestsSent", "archived": "DaysArchived"}
+
 
 class QueueRecord(Protocol):
     """The two things of an SQS record the job needs (Powertools' ``SQSRecord`` has them)."""
@@ -51,7 +54,7 @@ class Telemetry(Protocol):
 
 def outcome_metrics(outcome: JobOutcome) -> list[tuple[str, float, str]]:
     """The metrics of one finished job, as ``(name, value, unit)``."""
-    status = "DigestsSent" if outcome.status == "sent" else "DigestsSkipped"
+    status = _STATUS_METRICS.get(outcome.status, "DigestsSkipped")
     return [
         (status, 1, "Count"),
         ("EventsFetched", outcome.events, "Count"),

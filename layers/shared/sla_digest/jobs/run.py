@@ -256,7 +256,8 @@ def process_job(job: DigestJob, services: JobServices, *, lambda_context: Any = 
     """The digest Lambda's unit of work: one account-day from ``accounts.json``.
 
     ``lambda_context`` is the running invocation's (its remaining time bounds the fetch and
-    the in-progress lease of a delivery); without one nothing stops the run early.
+    the in-progress lease of a delivery); without one nothing stops the run early. A job with
+    ``deliver`` false archives and summarises only: no channel is built, no marker written.
     """
     started = time.monotonic()
     account = services.load_config().account(job.account_id)
@@ -264,11 +265,17 @@ def process_job(job: DigestJob, services: JobServices, *, lambda_context: Any = 
     if not job.force and delivered(day_archive):
         logger.info("digest already delivered; nothing to do", extra=_job_extra(job))
         return JobOutcome(job.account_id, job.day.isoformat(), "skipped")
-    channels = services.channels(account, lambda_context)
-    if not job.force:
-        archived = _deliver_archived(job, day_archive, channels=channels, services=services)
-        if archived is not None:
-            return replace(archived, seconds=time.monotonic() - started)
+    if not job.deliver:
+        channels: Sequence[Channel] = ()
+        if not job.force and _complete_summary(day_archive) is not None:
+            logger.info("day already archived; nothing to do", extra=_job_extra(job))
+            return JobOutcome(job.account_id, job.day.isoformat(), "skipped")
+    else:
+        channels = services.channels(account, lambda_context)
+        if not job.force:
+            archived = _deliver_archived(job, day_archive, channels=channels, services=services)
+            if archived is not None:
+                return replace(archived, seconds=time.monotonic() - started)
     previous = DayArchive(services.store, job.account_id, job.day - timedelta(days=1)).summary()
     remaining = getattr(lambda_context, "get_remaining_time_in_millis", None)
     with services.connect(account) as client:
@@ -297,7 +304,15 @@ def process_job(job: DigestJob, services: JobServices, *, lambda_context: Any = 
 
 
 def _status(receipts: Sequence[Receipt]) -> str:
-    return "duplicate" if receipts and all(r.duplicate for r in receipts) else "sent"
+    if not receipts:
+        return "archived"
+    return "duplicate" if all(r.duplicate for r in receipts) else "sent"
+
+
+def _complete_summary(day: DayArchive) -> dict[str, Any] | None:
+    """The archived summary of a day whose fetch finished complete, else ``None``."""
+    manifest = day.manifest()
+    return day.summary() if manifest is not None and manifest.get("complete") else None
 
 
 def _deliver_archived(
@@ -312,8 +327,7 @@ def _deliver_archived(
     from sla_digest.report.render import render_digest
     from sla_digest.report.summary import Summary
 
-    manifest = day.manifest()
-    stored = day.summary() if manifest is not None and manifest.get("complete") else None
+    stored = _complete_summary(day)
     if stored is None:
         return None
     summary = Summary.from_dict(stored)
