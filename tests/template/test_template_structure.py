@@ -292,16 +292,22 @@ def test_no_statement_allows_every_action_or_every_resource(template: dict[str, 
 
 
 def test_secrets_are_readable_only_under_the_name_prefix(template: dict[str, Any]) -> None:
+    # Only the digest function reads values; both may describe a secret (its version id tells
+    # dispatch whether a failed day's token was changed since), and only under the prefix.
     for function in FUNCTIONS:
         for statement in statements(template, function):
-            if "secretsmanager:GetSecretValue" in as_list(statement["Action"]):
+            actions = as_list(statement["Action"])
+            if not any(a.startswith("secretsmanager:") for a in actions):
+                continue
+            assert sub_text(statement["Resource"]).endswith(":secret:${TokenSecretPrefix}*")
+            if "secretsmanager:GetSecretValue" in actions:
                 assert function == "DigestFunction"
-                assert as_list(statement["Action"]) == ["secretsmanager:GetSecretValue"]
-                assert sub_text(statement["Resource"]).endswith(":secret:${TokenSecretPrefix}*")
+                assert set(actions) == {
+                    "secretsmanager:GetSecretValue",
+                    "secretsmanager:DescribeSecret",
+                }
             else:
-                assert not any(
-                    a.startswith("secretsmanager:") for a in as_list(statement["Action"])
-                )
+                assert actions == ["secretsmanager:DescribeSecret"]
 
 
 def test_email_can_be_sent_only_as_the_sender(template: dict[str, Any]) -> None:
@@ -324,6 +330,7 @@ def test_s3_access_is_limited_to_the_prefixes_in_use(template: dict[str, Any]) -
         "${ArchiveBucket.Arn}/raw/*",
         "${ArchiveBucket.Arn}/summaries/*",
         "${ArchiveBucket.Arn}/digests/*",
+        "${ArchiveBucket.Arn}/digests/*/failure.json",
     }
     for function in FUNCTIONS:
         for statement in statements(template, function):
@@ -342,12 +349,20 @@ def test_dispatch_only_reads_the_archive_and_only_digest_writes_it(
     def actions(function: str) -> set[str]:
         return {a for s in statements(template, function) for a in as_list(s["Action"])}
 
-    assert actions("DispatchFunction") == {"s3:GetObject", "s3:ListBucket", "sqs:SendMessage"}
+    assert actions("DispatchFunction") == {
+        "s3:GetObject",
+        "s3:ListBucket",
+        "sqs:SendMessage",
+        "secretsmanager:DescribeSecret",
+    }
     assert {"s3:PutObject", "s3:DeleteObject"} <= actions("DigestFunction")
     deletes = [
         s for s in statements(template, "DigestFunction") if s["Action"] == "s3:DeleteObject"
     ]
-    assert [sub_text(s["Resource"]) for s in deletes] == ["${ArchiveBucket.Arn}/raw/*"]
+    assert [sub_text(s["Resource"]) for s in deletes] == [
+        "${ArchiveBucket.Arn}/raw/*",
+        "${ArchiveBucket.Arn}/digests/*/failure.json",
+    ]
 
 
 def test_jobs_can_be_sent_only_to_the_jobs_queue(template: dict[str, Any]) -> None:

@@ -33,17 +33,21 @@ if TYPE_CHECKING:
     from sla_digest.config import AccountConfig, Settings
     from sla_digest.delivery.channel import Channel
     from sla_digest.jobs.dispatch import DispatchServices
+    from sla_digest.jobs.failure import FingerprintOf
     from sla_digest.jobs.job import DigestJob
     from sla_digest.jobs.run import JobServices
 
 __all__ = [
     "TOKEN_MAX_AGE",
     "AwsClients",
+    "config_version",
     "digest_services",
     "dispatch_services",
+    "fingerprint_reader",
     "job_services",
     "read_config",
     "read_token",
+    "secret_version",
 ]
 
 logger = logging.getLogger(__name__)
@@ -169,6 +173,51 @@ def read_config(bucket: str, key: str, *, s3: S3Client) -> Config:
     return load_config(body, source=source)
 
 
+def config_version(bucket: str, key: str, *, s3: S3Client) -> str:
+    """The ETag of ``accounts.json`` (it changes with its content), or why there is none."""
+    try:
+        return s3.head_object(Bucket=bucket, Key=key)["ETag"].strip('"')
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", "error"))
+        return "missing" if code in ("NoSuchKey", "404", "NotFound") else f"unreadable ({code})"
+    except BotoCoreError as exc:
+        return f"unreadable ({type(exc).__name__})"
+
+
+def secret_version(secret_name: str, *, secretsmanager: SecretsManagerClient) -> str:
+    """The id of the secret's current version (it changes when the value is put), never the value.
+
+    ``"missing"`` when there is no such secret, ``"unreadable (<code>)"`` when it cannot be
+    described.
+    """
+    try:
+        described = secretsmanager.describe_secret(SecretId=secret_name)
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", "error"))
+        return "missing" if code == "ResourceNotFoundException" else f"unreadable ({code})"
+    except BotoCoreError as exc:
+        return f"unreadable ({type(exc).__name__})"
+    for version, stages in described.get("VersionIdsToStages", {}).items():
+        if "AWSCURRENT" in stages:
+            return version
+    changed = described.get("LastChangedDate")
+    return changed.isoformat() if changed is not None else "unknown"
+
+
+def fingerprint_reader(settings: Settings, clients: AwsClients) -> FingerprintOf:
+    """What a fix of a permanent failure changes: ``accounts.json`` and the token secret."""
+    from sla_digest.jobs.failure import Fingerprint
+
+    def read(secret_name: str | None) -> Fingerprint:
+        config = config_version(settings.archive_bucket, settings.config_key, s3=clients.s3)
+        if secret_name is None:
+            return Fingerprint(config=config)
+        version = secret_version(secret_name, secretsmanager=clients.secretsmanager)
+        return Fingerprint(config=config, secret=secret_name, secret_version=version)
+
+    return read
+
+
 def job_services(settings: Settings, clients: AwsClients, *, session: Any = None) -> JobServices:
     """The digest jobs' adapters: the S3 archive and config, tokens, SES behind the ledger.
 
@@ -205,6 +254,7 @@ def job_services(settings: Settings, clients: AwsClients, *, session: Any = None
         connect=connect,
         channels=channels,
         templates_dir=settings.templates_dir,
+        fingerprint=fingerprint_reader(settings, clients),
     )
 
 
@@ -229,6 +279,7 @@ def dispatch_services(settings: Settings, clients: AwsClients) -> DispatchServic
         ),
         store=S3Archive(settings.archive_bucket, s3=clients.s3),
         queue=queue,
+        fingerprint=fingerprint_reader(settings, clients),
     )
 
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from sla_digest.archive.store import Archive
     from sla_digest.config import AccountConfig, Config
+    from sla_digest.jobs.failure import Fingerprint, FingerprintOf
 
 __all__ = [
     "BACKFILL_LIMIT_DAYS",
@@ -133,12 +134,15 @@ def plan_scheduled(
     scheduled_time: datetime,
     *,
     delivered: Callable[[int, date], bool],
+    held: Callable[[AccountConfig, date], str | None] | None = None,
     catch_up: timedelta = CATCH_UP,
 ) -> Plan:
     """Jobs for every enabled account-day that is due at ``scheduled_time`` and not delivered.
 
-    ``delivered(account_id, day)`` says whether a digest was already sent; when it fails for one
-    account that account is reported as an error and the others go on.
+    ``delivered(account_id, day)`` says whether a digest was already sent; ``held(account,
+    day)`` gives the reason a day that failed permanently is held back (nothing it depends on
+    changed since), or ``None``. When either fails for one account, that account is reported
+    as an error and the others go on.
     """
     if scheduled_time.tzinfo is None:
         raise ValueError("scheduled_time must be timezone-aware")
@@ -150,11 +154,14 @@ def plan_scheduled(
         for day in due_days(account, scheduled_time, catch_up=catch_up):
             try:
                 done = delivered(account.account_id, day)
+                reason = None if done or held is None else held(account, day)
             except ArchiveError as exc:
                 plan.errors.append(f"{account.label} {day}: {exc}")
                 break
             if done:
                 plan.skipped.append(f"{account.label} {day}: already delivered")
+            elif reason is not None:
+                plan.skipped.append(f"{account.label} {day}: {reason}")
             else:
                 plan.jobs.append(DigestJob(account_id=account.account_id, day=day))
     return plan
@@ -398,13 +405,15 @@ def _send_batch(sqs: SQSClient, queue_url: str, pending: Mapping[str, DigestJob]
 class DispatchServices:
     """What dispatch needs from outside, built at the edge (the handler or the demo).
 
-    ``queue(jobs)`` puts the jobs on the digest queue and returns how many it queued.
+    ``queue(jobs)`` puts the jobs on the digest queue and returns how many it queued;
+    ``fingerprint`` reads what a fix of a permanent failure changes (none: no day is held back).
     """
 
     load_config: Callable[[], Config]
     store: Archive
     queue: Callable[[Sequence[DigestJob]], int]
     clock: Callable[[], datetime] = lambda: datetime.now(tz=UTC)
+    fingerprint: FingerprintOf | None = None
 
 
 def handle_dispatch_event(
@@ -426,6 +435,7 @@ def handle_dispatch_event(
             config,
             request.scheduled_time,
             delivered=lambda account_id, day: delivered(DayArchive(store, account_id, day)),
+            held=_held_back(services),
             catch_up=catch_up,
         )
     else:
@@ -449,6 +459,38 @@ def handle_dispatch_event(
         "jobs": names,
         "problems": plan.errors,
     }
+
+
+def _held_back(services: DispatchServices) -> Callable[[AccountConfig, date], str | None] | None:
+    """``held`` for :func:`plan_scheduled`: a day's recorded failure, if nothing changed since.
+
+    Fingerprints are read once per token secret and invocation, and only for days that have
+    a failure marker.
+    """
+    from sla_digest.archive.day import DayArchive
+    from sla_digest.jobs.failure import holds_back
+
+    fingerprint = services.fingerprint
+    if fingerprint is None:
+        return None
+    known: dict[str, Fingerprint] = {}
+
+    def current(secret: str) -> Fingerprint:
+        if secret not in known:
+            known[secret] = fingerprint(secret)
+        return known[secret]
+
+    def held(account: AccountConfig, day: date) -> str | None:
+        archive = DayArchive(services.store, account.account_id, day)
+        failure = holds_back(archive, lambda: current(account.token_secret))
+        if failure is None:
+            return None
+        return (
+            f"failed permanently at {failure.recorded_at} ({failure.error}: {failure.message}); "
+            "held back until accounts.json or the token secret changes, or it is run by hand"
+        )
+
+    return held
 
 
 def _job_name(job: DigestJob) -> str:

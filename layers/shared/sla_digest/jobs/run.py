@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from sla_digest.chatwoot.client import AccountContext, ChatwootClient, Page
     from sla_digest.config import AccountConfig, Config
     from sla_digest.delivery.channel import Channel, Receipt
+    from sla_digest.jobs.failure import FingerprintOf
 
 __all__ = [
     "DELIVERY_MARKER",
@@ -77,7 +78,9 @@ class JobServices:
     """What the digest Lambda's jobs need from outside, built once per cold start.
 
     ``connect`` opens a Chatwoot client for an account (it reads the account's token);
-    ``channels`` gives an account's exactly-once channels for the running invocation.
+    ``channels`` gives an account's exactly-once channels for the running invocation;
+    ``fingerprint`` reads what a fix of a permanent failure would change (none: failures are
+    not recorded in the archive).
     """
 
     store: Archive
@@ -86,6 +89,7 @@ class JobServices:
     channels: Callable[[AccountConfig, Any], Sequence[Channel]]
     templates_dir: Path
     clock: Callable[[], datetime] = _utc_now
+    fingerprint: FingerprintOf | None = None
 
 
 def _names(context: AccountContext) -> dict[str, Any]:
