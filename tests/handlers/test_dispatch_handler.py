@@ -270,3 +270,52 @@ def test_the_archive_only_backfill_queues_jobs_that_say_deliver_false(
     assert [job["date"] for job in jobs] == [f"2026-11-{day:02d}" for day in range(1, 21)]
     assert {job["deliver"] for job in jobs} == {False}
     assert result["jobs"][0] == "7/2026-11-01 (archive only)"
+
+
+# --- deployed before accounts.json exists ---------------------------------------------------------
+
+
+def test_ticks_before_accounts_json_exists_end_normally_with_one_warning_a_day(
+    deployed: dict[str, Any],
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: Any,
+    json_lines: Callable[[str], list[dict[str, Any]]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN a stack deployed but no accounts.json uploaded yet
+    deployed["s3"].delete_object(Bucket=BUCKET, Key="config/accounts.json")
+    app = load_handler("dispatch")
+
+    # WHEN a whole UTC day of quarter-hour ticks runs (96 of them, from 00:00)
+    results = [
+        app.lambda_handler(
+            {"scheduled_time": f"2026-11-21T{minute // 60:02d}:{minute % 60:02d}:00Z"},
+            lambda_context,
+        )
+        for minute in range(0, 24 * 60, 15)
+    ]
+
+    # THEN every tick ended normally with nothing queued, no line is an error, and exactly one
+    # warning names the object to upload
+    assert {(r["queued"], r["errors"], r["config"]) for r in results} == {(0, 0, "missing")}
+    lines = [
+        line
+        for line in json_lines(capsys.readouterr().out)
+        if str(line.get("name", "")).startswith("sla_digest")
+    ]
+    assert not [line for line in lines if line["level"] == "ERROR"]
+    (warning,) = [line for line in lines if line["level"] == "WARNING"]
+    assert "s3://sla-digest-archive/config/accounts.json does not exist" in warning["message"]
+    assert queued_jobs(deployed) == []
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_a_manual_run_before_accounts_json_exists_fails_with_the_upload_hint(
+    deployed: dict[str, Any], load_handler: Callable[[str], ModuleType], lambda_context: Any
+) -> None:
+    # GIVEN no accounts.json
+    deployed["s3"].delete_object(Bucket=BUCKET, Key="config/accounts.json")
+
+    # WHEN a person asks for a day, THEN they are told, in one line, what to upload where
+    with pytest.raises(ConfigError, match=r"accounts\.json does not exist: upload accounts\.json"):
+        load_handler("dispatch").lambda_handler({"date": "2026-11-20"}, lambda_context)

@@ -17,7 +17,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sla_digest.config import Config, load_config
-from sla_digest.exceptions import ConfigError
+from sla_digest.exceptions import ConfigError, ConfigMissing
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -165,8 +165,12 @@ def read_config(bucket: str, key: str, *, s3: S3Client) -> Config:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
-        if code in ("NoSuchKey", "404", "NoSuchBucket"):
-            raise ConfigError(f"{source} does not exist: upload accounts.json there") from exc
+        if code in ("NoSuchKey", "404"):
+            raise ConfigMissing(f"{source} does not exist: upload accounts.json there") from exc
+        if code == "NoSuchBucket":
+            raise ConfigError(
+                f"{source}: the bucket does not exist (check ARCHIVE_BUCKET)"
+            ) from exc
         raise ConfigError(f"{source} cannot be read ({code or 'error'})") from exc
     except BotoCoreError as exc:
         raise ConfigError(f"{source} cannot be read ({type(exc).__name__})") from exc

@@ -17,6 +17,7 @@ neither counts as retryable, so nothing is dropped on a guess::
     │                                it archived so far lets the next attempt resume
     ├── PermanentError               only a person can fix it
     │   ├── ConfigError              the configuration (file, flags or event) is invalid
+    │   │   └── ConfigMissing        accounts.json does not exist (yet) where it is expected
     │   ├── WindowError              the report day cannot be reported on (not over, bad date)
     │   ├── AuthenticationError      401: bad token, not an administrator's, suspended, bot
     │   ├── NotFoundError            404: unknown account, or Chatwoot without the reporting API
@@ -40,6 +41,7 @@ __all__ = [
     "AuthenticationError",
     "ChatwootError",
     "ConfigError",
+    "ConfigMissing",
     "DeadlineExceeded",
     "DeliveryError",
     "DeliveryRejected",
@@ -77,6 +79,10 @@ def is_retryable(exc: BaseException) -> bool:
 
 class ConfigError(PermanentError):
     """Raised when configuration is invalid; the message names the offending key or entry."""
+
+
+class ConfigMissing(ConfigError):
+    """Raised when ``accounts.json`` is not where it is expected: not uploaded yet, or moved."""
 
 
 class WindowError(PermanentError):

@@ -16,7 +16,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
-from sla_digest.exceptions import ArchiveError, ConfigError, QueueError, WindowError
+from sla_digest.exceptions import (
+    ArchiveError,
+    ConfigError,
+    ConfigMissing,
+    QueueError,
+    WindowError,
+)
 from sla_digest.jobs.job import DigestJob
 from sla_digest.window import parse_date, report_window
 
@@ -49,6 +55,7 @@ logger = logging.getLogger(__name__)
 CATCH_UP = timedelta(days=2)
 BACKFILL_LIMIT_DAYS = 92
 _BATCH = 10  # SendMessageBatch takes at most ten entries
+_FIRST_QUARTER_HOUR = time(0, 15)  # a tick before this (UTC) is the day's first
 _SCHEDULE_KEYS = frozenset({"scheduled_time", "execution_id"})
 _MANUAL_KEYS = frozenset({"accounts", "date", "force", "deliver"})
 _BACKFILL_KEYS = frozenset({"accounts", "from", "to", "force", "deliver"})
@@ -428,7 +435,12 @@ def handle_dispatch_event(
     from sla_digest.jobs.run import delivered
 
     request = parse_event(event)
-    config = services.load_config()
+    try:
+        config = services.load_config()
+    except ConfigMissing as exc:
+        if request.scheduled_time is None:
+            raise  # asked for by a person: say it to them
+        return _no_config_yet(request.scheduled_time, exc)
     if request.scheduled_time is not None:
         store = services.store
         plan = plan_scheduled(
@@ -458,6 +470,31 @@ def handle_dispatch_event(
         "errors": len(plan.errors),
         "jobs": names,
         "problems": plan.errors,
+    }
+
+
+def _no_config_yet(scheduled_time: datetime, exc: ConfigMissing) -> dict[str, Any]:
+    """A tick before ``accounts.json`` is uploaded (deploy, then upload): nothing to do yet.
+
+    Not an error, or the function's error alarm and the schedule's retries would fire every
+    tick. It is said as a warning on the tick in the first quarter hour of each UTC day (once
+    a day with the default schedule) and at info level on every other tick.
+    """
+    first_of_day = scheduled_time.time() < _FIRST_QUARTER_HOUR
+    logger.log(
+        logging.WARNING if first_of_day else logging.INFO,
+        "no digests are dispatched: %s",
+        exc,
+        extra={"config": "missing"},
+    )
+    return {
+        "kind": "schedule",
+        "queued": 0,
+        "skipped": 0,
+        "errors": 0,
+        "jobs": [],
+        "problems": [],
+        "config": "missing",
     }
 
 
