@@ -42,4 +42,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     result = handle_dispatch_event(event, services())
     metrics.add_metric(name="JobsQueued", unit=MetricUnit.Count, value=result["queued"])
     metrics.add_metric(name="ConfigErrors", unit=MetricUnit.Count, value=result["errors"])
+    if "overdue" in result:  # the heartbeat; no data (no tick, no accounts.json) is breaching
+        metrics.add_metric(name="OverdueDigests", unit=MetricUnit.Count, value=result["overdue"])
     return result

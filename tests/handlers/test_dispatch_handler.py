@@ -272,7 +272,7 @@ def test_the_archive_only_backfill_queues_jobs_that_say_deliver_false(
     assert result["jobs"][0] == "7/2026-11-01 (archive only)"
 
 
-# --- deployed before accounts.json exists ---------------------------------------------------------
+# --- deployed before accounts.json exists ------------------------------------------------------
 
 
 def test_ticks_before_accounts_json_exists_end_normally_with_one_warning_a_day(
@@ -319,3 +319,63 @@ def test_a_manual_run_before_accounts_json_exists_fails_with_the_upload_hint(
     # WHEN a person asks for a day, THEN they are told, in one line, what to upload where
     with pytest.raises(ConfigError, match=r"accounts\.json does not exist: upload accounts\.json"):
         load_handler("dispatch").lambda_handler({"date": "2026-11-20"}, lambda_context)
+
+
+# --- the heartbeat ----------------------------------------------------------------------------
+
+
+def published(lines: list[dict[str, Any]]) -> dict[str, Any]:
+    (metrics,) = [line for line in lines if "_aws" in line]
+    return metrics
+
+
+def test_each_schedule_tick_publishes_how_many_digests_are_overdue(
+    deployed: dict[str, Any],
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: Any,
+    json_lines: Callable[[str], list[dict[str, Any]]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN the 21 Nov 09:00 UTC tick: Berlin's 20 Nov (due 06:00 UTC) and Kolkata's 20 Nov
+    # (due 01:30 UTC) are past send hour + 2 h; UTC's 20 Nov (07:00) is too; only Kolkata's
+    # and UTC's went out; the older days of the window were all delivered
+    for account_id, day in ((7, "19"), (8, "18"), (8, "19"), (9, "19"), (8, "20"), (9, "20")):
+        mark_delivered(deployed["s3"], account_id, f"2026-11-{day}")
+    app = load_handler("dispatch")
+
+    # WHEN the tick runs
+    result = app.lambda_handler({"scheduled_time": "2026-11-21T09:00:00Z"}, lambda_context)
+
+    # THEN one digest (Berlin's) is overdue, as a metric in the application's namespace
+    assert result["overdue"] == 1
+    metrics = published(json_lines(capsys.readouterr().out))
+    assert metrics["OverdueDigests"] == [1.0]
+    assert metrics["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "SlaDigest"
+
+
+def test_a_manual_run_publishes_no_heartbeat(
+    deployed: dict[str, Any],
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: Any,
+    sample_event: Callable[[str], Any],
+    json_lines: Callable[[str], list[dict[str, Any]]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    load_handler("dispatch").lambda_handler(sample_event("manual-run.json"), lambda_context)
+
+    assert "OverdueDigests" not in published(json_lines(capsys.readouterr().out))
+
+
+def test_a_tick_without_accounts_json_publishes_no_heartbeat_so_the_alarm_sees_missing_data(
+    deployed: dict[str, Any],
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: Any,
+    sample_event: Callable[[str], Any],
+    json_lines: Callable[[str], list[dict[str, Any]]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    deployed["s3"].delete_object(Bucket=BUCKET, Key="config/accounts.json")
+
+    load_handler("dispatch").lambda_handler(sample_event("schedule.json"), lambda_context)
+
+    assert "OverdueDigests" not in published(json_lines(capsys.readouterr().out))

@@ -437,6 +437,91 @@ def test_the_alarm_email_subscription_exists_only_when_an_address_is_given(
     assert template["Parameters"]["AlarmEmail"]["Default"] == ""
 
 
+def published_metric_names() -> set[str]:
+    """Every metric name the code hands to Powertools (the handlers and the jobs' telemetry)."""
+    sources = [*ROOT.glob("functions/*/app.py"), *ROOT.glob("layers/shared/sla_digest/**/*.py")]
+    text = "\n".join(path.read_text() for path in sources)
+    return set(re.findall(r'"([A-Z][A-Za-z]+)"', text))
+
+
+def test_the_heartbeat_alarm_fires_on_overdue_digests_and_on_missing_data(
+    template: dict[str, Any],
+) -> None:
+    # GIVEN the alarm on the metric dispatch publishes every tick
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    (alarm,) = [
+        body["Properties"]
+        for body in template["Resources"].values()
+        if body["Type"] == "AWS::CloudWatch::Alarm"
+        and body["Properties"].get("MetricName") == "OverdueDigests"
+    ]
+
+    # THEN it reads the functions' namespace and service, goes off on any overdue digest and
+    # when no tick reported (missing data breaches), and notifies the alarm topic both ways
+    assert alarm["Namespace"] == variables["POWERTOOLS_METRICS_NAMESPACE"]
+    assert alarm["Dimensions"] == [
+        {"Name": "service", "Value": variables["POWERTOOLS_SERVICE_NAME"]}
+    ]
+    assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == (
+        "Maximum",
+        "GreaterThanThreshold",
+        0,
+    )
+    assert alarm["TreatMissingData"] == "breaching"
+    # one period at least as long as the slowest schedule we document (hourly)
+    assert alarm["Period"] * alarm["EvaluationPeriods"] >= 3600
+    assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": "AlarmTopic"}]
+    assert "OverdueDigests" in (ROOT / "functions" / "dispatch" / "app.py").read_text()
+
+
+def dashboard_metrics(template: dict[str, Any]) -> list[list[Any]]:
+    body = resource(template, "OperationsDashboard")["Properties"]["DashboardBody"]
+    text = re.sub(r"\$\{([^}]+)\}", r"\1", sub_text(body))  # ${JobsQueue.Arn} -> JobsQueue.Arn
+    widgets = json.loads(text)["widgets"]
+    return [row for widget in widgets for row in widget["properties"]["metrics"]]
+
+
+def test_the_dashboard_shows_deliveries_fetching_failures_and_dead_letter_depth(
+    template: dict[str, Any],
+) -> None:
+    # GIVEN the dashboard's metrics
+    rows = dashboard_metrics(template)
+    ours = {row[1] for row in rows if row[0] == "SlaDigest"}
+    queues = {
+        row[3] for row in rows if row[:2] == ["AWS/SQS", "ApproximateNumberOfMessagesVisible"]
+    }
+
+    # THEN it shows what the README promises, and the two dead-letter queues
+    assert {
+        "DigestsSent",
+        "OverdueDigests",
+        "PagesFetched",
+        "FetchRetries",
+        "DigestFailures",
+        "PermanentFailures",
+    } <= ours
+    assert queues == {
+        "JobsDeadLetterQueue.QueueName",
+        "DispatchDeadLetterQueue.QueueName",
+    }
+
+
+def test_every_metric_on_the_dashboard_and_in_an_alarm_is_one_the_code_publishes(
+    template: dict[str, Any],
+) -> None:
+    # GIVEN the application's metrics the dashboard and the alarms read
+    alarms = {
+        body["Properties"]["MetricName"]
+        for body in template["Resources"].values()
+        if body["Type"] == "AWS::CloudWatch::Alarm"
+        and body["Properties"].get("Namespace") == "SlaDigest"
+    }
+    shown = {row[1] for row in dashboard_metrics(template) if row[0] == "SlaDigest"}
+
+    # THEN each is a name the code publishes: a renamed metric cannot leave a silent widget
+    assert (alarms | shown) - published_metric_names() == set()
+
+
 def test_every_skipped_checkov_check_carries_a_reason(template: dict[str, Any]) -> None:
     skips = [
         (name, skip)

@@ -24,7 +24,7 @@ from sla_digest.exceptions import (
     WindowError,
 )
 from sla_digest.jobs.job import DigestJob
-from sla_digest.window import parse_date, report_window
+from sla_digest.window import parse_date, report_window, utc_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BACKFILL_LIMIT_DAYS",
     "CATCH_UP",
+    "OVERDUE_AFTER",
     "DispatchRequest",
     "DispatchServices",
     "Plan",
@@ -53,6 +54,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 CATCH_UP = timedelta(days=2)
+OVERDUE_AFTER = timedelta(hours=2)  # a digest not delivered by send hour + 2 h is overdue
 BACKFILL_LIMIT_DAYS = 92
 _BATCH = 10  # SendMessageBatch takes at most ten entries
 _FIRST_QUARTER_HOUR = time(0, 15)  # a tick before this (UTC) is the day's first
@@ -67,11 +69,16 @@ _EVENT_HELP = (
 
 @dataclass(slots=True)
 class Plan:
-    """The jobs to queue, and a line for every account-day left out (skipped) or failed."""
+    """The jobs to queue, and a line for every account-day left out (skipped) or failed.
+
+    ``overdue`` (scheduled runs) names every enabled account-day of the catch-up window that
+    was not delivered by its send instant + :data:`OVERDUE_AFTER`: the heartbeat.
+    """
 
     jobs: list[DigestJob] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    overdue: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,10 +174,16 @@ def plan_scheduled(
                 break
             if done:
                 plan.skipped.append(f"{account.label} {day}: already delivered")
-            elif reason is not None:
+                continue
+            if reason is not None:
                 plan.skipped.append(f"{account.label} {day}: {reason}")
             else:
                 plan.jobs.append(DigestJob(account_id=account.account_id, day=day))
+            deadline = send_instant(day, account.timezone, account.send_hour) + OVERDUE_AFTER
+            if deadline <= scheduled_time:
+                plan.overdue.append(
+                    f"{account.label} {day}: not delivered by {utc_text(deadline, name='due')}"
+                )
     return plan
 
 
@@ -456,6 +469,8 @@ def handle_dispatch_event(
         logger.error("left out: %s", line)
     for line in plan.skipped:
         logger.info("skipped: %s", line)
+    for line in plan.overdue:
+        logger.info("overdue: %s", line)
     queued = services.queue(plan.jobs)
     names = [_job_name(job) for job in plan.jobs]
     logger.info(
@@ -463,7 +478,7 @@ def handle_dispatch_event(
         queued,
         extra={"kind": request.kind, "jobs": names},
     )
-    return {
+    result: dict[str, Any] = {
         "kind": request.kind,
         "queued": queued,
         "skipped": len(plan.skipped),
@@ -471,6 +486,9 @@ def handle_dispatch_event(
         "jobs": names,
         "problems": plan.errors,
     }
+    if request.scheduled_time is not None:
+        result["overdue"] = len(plan.overdue)  # the heartbeat: scheduled runs only
+    return result
 
 
 def _no_config_yet(scheduled_time: datetime, exc: ConfigMissing) -> dict[str, Any]:
