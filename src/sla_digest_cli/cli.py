@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from sla_digest.exceptions import ConfigError, SlaDigestError, VerificationError
+from sla_digest_cli.operate import register as register_operator_commands
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -485,6 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds of a rate-limit window (Chatwoot counts per 60)",
     )
     sandbox.set_defaults(func=_cmd_sandbox)
+    register_operator_commands(command)
     return parser
 
 
