@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from sla_digest.exceptions import ConfigError, SlaDigestError, VerificationError
+from sla_digest_cli.doctor import register as register_doctor
 from sla_digest_cli.operate import register as register_operator_commands
 
 if TYPE_CHECKING:
@@ -248,6 +249,12 @@ def _run_config(args: argparse.Namespace) -> int:
         if not accounts:
             raise ConfigError(f"account {args.account_id} is not configured (or not enabled)")
     token = _token()
+    if any(account.token_secret for account in accounts):
+        # Said once: every account names a secret, and none of them is read here.
+        sys.stderr.write(
+            f"sla-digest: note: token_secret is not used by a local run; the token comes "
+            f"from {TOKEN_VARIABLE}\n"
+        )
     store = LocalArchive(Path(args.out))
     delivery = _Delivery(send=args.send, sender=args.sender, outbox=Path(args.out) / "outbox")
     for account in accounts:
@@ -486,6 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds of a rate-limit window (Chatwoot counts per 60)",
     )
     sandbox.set_defaults(func=_cmd_sandbox)
+    register_doctor(command)
     register_operator_commands(command)
     return parser
 
