@@ -23,7 +23,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from sla_digest.archive.store import DayArchive, LocalArchive
-from sla_digest.chatwoot.client import ChatwootClient, RetryPolicy
+from sla_digest.chatwoot import ChatwootClient, RetryPolicy
 from sla_digest.delivery.email import OutboxMailer
 from sla_digest.jobs.run import DayRequest, RunResult, run_account_day
 from sla_digest_cli.sandbox.server import SandboxOptions, SandboxServer

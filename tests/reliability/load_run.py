@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from sla_digest.archive.store import DayArchive, LocalArchive
-from sla_digest.chatwoot.client import ChatwootClient
+from sla_digest.chatwoot import ChatwootClient
 from sla_digest.jobs.run import DayRequest, run_account_day
 
 ROOT = Path(__file__).resolve().parents[2]
