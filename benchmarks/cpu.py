@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sla_digest.chatwoot.client import AccountContext, ChatwootClient, Page
+from sla_digest.chatwoot import AccountContext, ChatwootClient, Page
 from sla_digest.chatwoot.events import EventSet, classify_rows
 from sla_digest.config import SlaTargets
 from sla_digest.report.render import render_digest

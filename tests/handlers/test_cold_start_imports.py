@@ -41,6 +41,8 @@ LOADED_ON_USE = [
     "css_inline",
     "jsonschema",
     "sla_digest.chatwoot.client",
+    "sla_digest.chatwoot.transport",
+    "sla_digest.chatwoot.paging",
     "sla_digest.report.render",
     "sla_digest.report.summary",
     "sla_digest.delivery.email",

@@ -23,7 +23,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from sla_digest.archive import DayArchive, LocalArchive
-from sla_digest.chatwoot.client import ChatwootClient, RetryPolicy
+from sla_digest.chatwoot import ChatwootClient, RetryPolicy
 from sla_digest.delivery.email import EmailChannel, OutboxMailer
 from sla_digest.jobs.job import DayRequest, RunResult
 from sla_digest.jobs.run import Ports, run_account_day

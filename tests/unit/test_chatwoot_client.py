@@ -21,7 +21,7 @@ import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
-from sla_digest.chatwoot.client import (
+from sla_digest.chatwoot import (
     AccountContext,
     ChatwootClient,
     Page,

@@ -19,7 +19,7 @@ import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
-from sla_digest.chatwoot.client import ChatwootClient, Page
+from sla_digest.chatwoot import ChatwootClient, Page
 from sla_digest.window import Window
 
 if TYPE_CHECKING:
