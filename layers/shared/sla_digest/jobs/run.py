@@ -251,6 +251,9 @@ def run_account_day(
         complete=fetch.complete,
         missing=fetch.missing,
     )
+    from sla_digest.dataset import write_day  # the events dataset (design §16)
+
+    write_day(archive, fetch.events, context)
     targets = targets_with_policy(
         request.targets,
         request.sla_policy,
