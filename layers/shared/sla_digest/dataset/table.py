@@ -58,8 +58,10 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 )
 """The contract's columns (design §16), in file order, with their SQL types."""
 
-PARTITION_COLUMNS: tuple[tuple[str, str], ...] = (("account_id", "bigint"), ("date", "date"))
-"""Taken from the key, not the file: ``date`` is the account's report day."""
+PARTITION_COLUMNS: tuple[tuple[str, str], ...] = (("account_id", "varchar"), ("date", "varchar"))
+"""Taken from the key, not the file: ``date`` is the account's report day, YYYY-MM-DD. Text,
+as Athena's partition projection gives them, so a query compares them the same way there and
+in DuckDB (``account_id = '7'``, ``"date" BETWEEN '2026-11-01' AND '2026-11-30'``)."""
 
 DATASET_ROOT = "datasets/events/"
 LOCATION_TEMPLATE = DATASET_ROOT + "account_id=${account_id}/date=${date}/"
