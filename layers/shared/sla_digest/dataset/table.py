@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import re
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -74,7 +73,7 @@ TIMESTAMP_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'"
 """How timestamps are written, in the Java pattern syntax of the JSON SerDe."""
 
 _LEVEL = 1  # gzip's fastest: a third of level 6's CPU for 20 % more bytes (dataset-format.md)
-_SHAPE = re.compile(r"(?:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)*")
+_SEPARATORS = tuple((i, c) for i, c in enumerate("2026-11-20T09:01:36.412Z") if not c.isdigit())
 _parse_iso = datetime.fromisoformat
 
 
@@ -129,20 +128,25 @@ def _timestamp(value: object) -> str:
 def _usual_timestamps(column: list[object], *, checked: bool) -> bool:
     """Whether every value of ``column`` is a timestamp in Chatwoot's own form.
 
-    ``checked``: each was already parsed as a date and time (``created_at``, by classify_rows).
+    Checked with string slices, which run in C: each value 24 characters with the separators
+    of ``2026-11-20T09:01:36.412Z`` in place, and each a real date and time (``2026-02-30``
+    is not). ``checked``: each was parsed already (``created_at``, by classify_rows).
     """
     try:
         joined = "".join(column)  # type: ignore[arg-type]  # TypeError: not all are str
     except TypeError:
         return False
-    if len(joined) != 24 * len(column) or not _SHAPE.fullmatch(joined):
+    count = len(column)
+    if len(joined) != 24 * count:
         return False
-    if not checked:
-        try:
-            for _ in map(_parse_iso, column):  # type: ignore[arg-type]  # all str: joined
-                pass  # a C loop; ValueError on 2026-02-30 and the like
-        except ValueError:
+    for position, separator in _SEPARATORS:
+        if joined[position::24] != separator * count:
             return False
+    try:
+        for _ in map(_parse_iso, column if not checked else ()):  # type: ignore[arg-type]
+            pass  # a C loop; ValueError on 2026-02-30 or a letter among the digits
+    except ValueError:
+        return False
     return True
 
 
