@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from sla_digest.exceptions import ConfigError, SlaDigestError, VerificationError
+from sla_digest_cli.dataset_cmd import add_dataset_parser
+from sla_digest_cli.query import add_query_parser
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -479,6 +481,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds of a rate-limit window (Chatwoot counts per 60)",
     )
     sandbox.set_defaults(func=_cmd_sandbox)
+
+    add_query_parser(commands)
+    add_dataset_parser(commands, day_type=_date_arg, id_type=_positive_int)
     return parser
 
 

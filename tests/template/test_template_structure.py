@@ -324,6 +324,7 @@ def test_s3_access_is_limited_to_the_prefixes_in_use(template: dict[str, Any]) -
         "${ArchiveBucket.Arn}/raw/*",
         "${ArchiveBucket.Arn}/summaries/*",
         "${ArchiveBucket.Arn}/digests/*",
+        "${ArchiveBucket.Arn}/datasets/*",
     }
     for function in FUNCTIONS:
         for statement in statements(template, function):

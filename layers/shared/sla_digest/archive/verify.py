@@ -30,6 +30,7 @@ from sla_digest.archive.store import (
 )
 from sla_digest.chatwoot.events import EventSet, classify_rows
 from sla_digest.config import SlaTargets
+from sla_digest.dataset.day import check_day as check_dataset
 from sla_digest.exceptions import ArchiveError, ConfigError, VerificationError, WindowError
 from sla_digest.report.metrics import METRICS
 from sla_digest.report.summary import Summary, build_summary
@@ -108,9 +109,11 @@ def _is_flat_day(store: Archive, prefix: str) -> bool:
 
 
 def verify_day(day: DayArchive) -> list[str]:
-    """Every way an archived day disagrees with itself: pages vs manifest, summary vs pages.
+    """Every way an archived day disagrees with itself: pages vs manifest, summary vs pages,
+    and the events dataset (where the day has one) vs pages.
 
-    Each page is read once: the checksum pass hands its bytes on to the re-derivation.
+    Each page is read once by the summary check: the checksum pass hands its bytes on to the
+    re-derivation.
     """
     try:
         manifest = day.manifest()
@@ -132,7 +135,8 @@ def verify_day(day: DayArchive) -> list[str]:
         return exc.problems
     except (KeyError, TypeError, ValueError) as exc:
         return [f"summary.json is not a valid schema_version 1 summary ({exc})"]
-    return [f"summary mismatch: {change}" for change in _diff(stored, rebuilt.to_dict())]
+    mismatches = [f"summary mismatch: {change}" for change in _diff(stored, rebuilt.to_dict())]
+    return [*mismatches, *check_dataset(day, manifest=manifest, missing_ok=True)]
 
 
 def _diff(stored: Any, rebuilt: Any, path: str = "") -> list[str]:

@@ -35,6 +35,7 @@ import math
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import chain, islice
 from operator import itemgetter
 from typing import TYPE_CHECKING
@@ -112,7 +113,8 @@ class _Pass:
     """Everything derived from the pages of one pass over the window."""
 
     main: _Query
-    events: EventSet = field(default_factory=EventSet)
+    # With details: the job writes the events dataset from the same rows (sla_digest.dataset).
+    events: EventSet = field(default_factory=partial(EventSet, details=True))
     pages: list[PageInfo] = field(default_factory=list)
     # (created_at as received, name, inbox_id) of every row seen, once each, for counting per query
     rows: list[tuple[object, object, object]] = field(default_factory=list)

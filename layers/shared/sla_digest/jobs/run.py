@@ -119,6 +119,7 @@ def run_account_day(
     that dies — or stops early when ``remaining_ms`` runs short — resumes where it stopped.
     """
     from sla_digest.chatwoot.client import Page
+    from sla_digest.dataset import write_day
     from sla_digest.report.render import render_digest
     from sla_digest.report.summary import build_summary, validate_summary
 
@@ -181,7 +182,8 @@ def run_account_day(
         complete=fetch.complete,
         missing=fetch.missing,
     )
-    logger.info("%s: pages and manifest archived at %s", label, archive.location())
+    write_day(archive, fetch.events, context)  # the events dataset (design §16)
+    logger.info("%s: pages, manifest and events dataset archived at %s", label, archive.location())
     targets = targets_with_policy(
         request.targets,
         request.sla_policy,
