@@ -136,7 +136,10 @@ def verify_day(day: DayArchive) -> list[str]:
     except (KeyError, TypeError, ValueError) as exc:
         return [f"summary.json is not a valid schema_version 1 summary ({exc})"]
     mismatches = [f"summary mismatch: {change}" for change in _diff(stored, rebuilt.to_dict())]
-    return [*mismatches, *check_dataset(day, manifest=manifest, missing_ok=True)]
+    dataset = check_dataset(
+        day, manifest=manifest, events=read.events if read else None, missing_ok=True
+    )
+    return [*mismatches, *dataset]
 
 
 def _diff(stored: Any, rebuilt: Any, path: str = "") -> list[str]:
@@ -262,7 +265,8 @@ class ArchivedEvents:
             since=int(manifest["window"]["since"]),
             until=int(manifest["window"]["until"]),
         )
-        self.events = EventSet()
+        # With details, so the events dataset is checked from the same read of the pages.
+        self.events = EventSet(details=True)
         self.unreadable: list[int] = []
 
     def add(self, number: int, body: bytes) -> None:
