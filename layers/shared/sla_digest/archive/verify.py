@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
 
     from sla_digest.archive.store import Archive
-    from sla_digest.chatwoot.client import AccountContext
 
 __all__ = [
     "ArchivedEvents",
@@ -334,16 +333,7 @@ def rebuild_summary(
         complete=bool(manifest.get("complete", True)),
         missing=int(manifest.get("missing", 0)),
         targets=targets_from_summary(stored),
-        **_context_names(context),
+        **context.summary_names(),
         previous=stored.previous,
         generated_at=datetime.fromisoformat(stored.generated_at),
     )
-
-
-def _context_names(context: AccountContext) -> dict[str, Any]:
-    """The context as ``build_summary`` takes it, exactly as the run that archived it did."""
-    return {
-        "inbox_names": {i: box.name for i, box in context.inboxes.items() if box.name is not None},
-        "inbox_working_hours": {i: box.working_hours_enabled for i, box in context.inboxes.items()},
-        "agent_names": {i: a.name for i, a in context.agents.items() if a.name is not None},
-    }

@@ -160,6 +160,20 @@ class AccountContext:
         policies: list[SlaPolicy] = parsed.get("sla_policies", [])  # type: ignore[assignment]
         return cls(inboxes=inboxes, agents=agents, sla_policies=policies, raw=dict(raw))
 
+    def summary_names(self) -> dict[str, Any]:
+        """What the summary takes from the context: names, and which inboxes keep hours.
+
+        The digest job and ``verify`` both pass exactly this, so a re-derived summary can
+        only differ from the stored one in its numbers.
+        """
+        return {
+            "inbox_names": {i: box.name for i, box in self.inboxes.items() if box.name is not None},
+            "inbox_working_hours": {
+                i: box.working_hours_enabled for i, box in self.inboxes.items()
+            },
+            "agent_names": {i: a.name for i, a in self.agents.items() if a.name is not None},
+        }
+
 
 @dataclass
 class FetchResult:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from sla_digest.archive.store import Archive
-    from sla_digest.chatwoot.client import AccountContext, ChatwootClient, Page
+    from sla_digest.chatwoot.client import ChatwootClient, Page
     from sla_digest.config import AccountConfig, Config
     from sla_digest.delivery.channel import Channel, Receipt
 
@@ -86,15 +86,6 @@ class JobServices:
     channels: Callable[[AccountConfig, Any], Sequence[Channel]]
     templates_dir: Path
     clock: Callable[[], datetime] = _utc_now
-
-
-def _names(context: AccountContext) -> dict[str, Any]:
-    """The context as ``build_summary`` takes it: names and which inboxes keep working hours."""
-    return {
-        "inbox_names": {i: box.name for i, box in context.inboxes.items() if box.name is not None},
-        "inbox_working_hours": {i: box.working_hours_enabled for i, box in context.inboxes.items()},
-        "agent_names": {i: a.name for i, a in context.agents.items() if a.name is not None},
-    }
 
 
 def _query(account_id: int, window: Window) -> dict[str, Any]:
@@ -201,7 +192,7 @@ def run_account_day(
         complete=fetch.complete,
         missing=fetch.missing,
         targets=targets,
-        **_names(context),
+        **context.summary_names(),
         previous=previous,
         generated_at=current,
     )
