@@ -56,11 +56,8 @@ class Received:
     headers: dict[str, str]  # names in lower case
     body: bytes
     status: int
+    accepted: bool  # answered as the real service answers a message it takes
     at: float = field(default_factory=time.time)
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 300
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -181,8 +178,8 @@ class Receiver:
             return [r for r in self._received if kind is None or r.kind == kind]
 
     def received(self, kind: str) -> list[Received]:
-        """What ``kind`` accepted: the requests answered with 2xx."""
-        return [r for r in self.requests(kind) if r.ok]
+        """What ``kind`` accepted (not the 200s carrying one of Slack's error bodies)."""
+        return [r for r in self.requests(kind) if r.accepted]
 
     def clear(self) -> None:
         with self._lock:
@@ -218,5 +215,5 @@ class Receiver:
             headers = {"Content-Type": "text/plain", **headers}
         with self._lock:
             headers_in = {name.lower(): value for name, value in handler.headers.items()}
-            self._received.append(Received(kind, headers_in, body, status))
+            self._received.append(Received(kind, headers_in, body, status, fault is None))
         handler.reply(status, reply, headers)

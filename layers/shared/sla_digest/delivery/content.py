@@ -23,6 +23,7 @@ from sla_digest.report.format import (
     format_duration,
     format_percent,
     format_target,
+    isolate,
 )
 from sla_digest.report.metrics import HEADLINE, METRICS
 from sla_digest.report.view import NAME_LIMIT, digest_view, entities, headline
@@ -62,7 +63,7 @@ class Figure:
 
 @dataclass(frozen=True, slots=True)
 class Line:
-    """One listed thing: ``name`` is untrusted text (cleaned, cut), ``text`` is ours."""
+    """One listed thing: ``name`` is untrusted text (cleaned, cut, isolated), ``text`` ours."""
 
     name: str
     text: str
@@ -83,7 +84,7 @@ class BreachLine:
 @dataclass(frozen=True, slots=True)
 class ChatContent:
     account_id: int
-    account_name: str  # untrusted (cleaned, cut)
+    account_name: str  # untrusted (cleaned, cut, isolated when right-to-left)
     date: str  # ISO date of the period's first day
     date_label: str  # "Friday 20 November 2026"
     timezone: str
@@ -125,7 +126,8 @@ def safe_link(url: Any) -> str | None:
 
 
 def _lines(table: Table) -> tuple[Line, ...]:
-    return tuple(Line(row.name, _row_text(row)) for row in table.rows)
+    # The isolated name: a right-to-left name cannot pull the figures after it into its run.
+    return tuple(Line(row.text_name, _row_text(row)) for row in table.rows)
 
 
 def _row_text(row: Row) -> str:
@@ -150,7 +152,7 @@ def _name(blocks: Mapping[str, Any], key: Any, noun: str) -> str | None:
         return None
     block = blocks.get(str(key))
     raw = getattr(block, "name", None) if block is not None else None
-    return cut(clean_text(raw), NAME_LIMIT) if raw else f"{noun} #{key}"
+    return isolate(cut(clean_text(raw), NAME_LIMIT)) if raw else f"{noun} #{key}"
 
 
 def _target(value: Any) -> str:
@@ -232,7 +234,7 @@ def chat_content(summary: Summary, *, max_rows: int = MAX_ROWS) -> ChatContent:
     breaches, breach_total = _breaches(summary)
     return ChatContent(
         account_id=int(view["account_id"]),
-        account_name=view["account_name"],
+        account_name=view["text_account_name"],
         date=view["date"],
         date_label=view["date_long"],
         timezone=view["timezone"],

@@ -212,7 +212,7 @@ class HttpPoster:
                     "tried again later"
                 )
             delay = wait if wait is not None else self._backoff(attempt)
-            logger.warning(
+            logger.info(
                 "%s: %s; attempt %d of %d, again in %.1f s",
                 what,
                 problem,

@@ -249,7 +249,8 @@ def deliver(
             receipt = channel.deliver(message, delivery)
         except SlaDigestError as exc:
             failures.append((channel.kind, exc))
-            logger.warning("%s: %s not delivered: %s", delivery.label(), channel.kind, exc)
+            # Reported with the others' outcome below; the queue's retry or a person acts on it.
+            logger.info("%s: %s not delivered: %s", delivery.label(), channel.kind, exc)
             continue
         except Exception as exc:
             # A bug in one channel must not cost the others their delivery; it is raised below.
