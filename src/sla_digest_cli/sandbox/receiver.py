@@ -104,12 +104,18 @@ class Receiver:
     """``with Receiver() as hooks: hooks.url("slack") …``; ``hooks.received("slack")`` after.
 
     ``fail(kind, *faults)`` answers the next requests of that kind with those faults, in order.
+    ``token`` is the secret part of every hook's path (a random one unless given).
     """
 
     def __init__(
-        self, *, host: str = "127.0.0.1", port: int = 0, slow_seconds: float = 2.0
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        slow_seconds: float = 2.0,
+        token: str | None = None,
     ) -> None:
-        self.token = secrets.token_urlsafe(18)
+        self.token = token or secrets.token_urlsafe(18)
         self.slow_seconds = slow_seconds
         self.redirects_followed = 0
         self._host = host
