@@ -143,7 +143,8 @@ class _Delivery:
     nested: bool = False
 
     def channels(self, recipients: Sequence[str], account_id: int = 0) -> list[Channel]:
-        """The email channel when there is someone to send to (or --send asks for it)."""
+        """With --deliver, the chosen channels; else the email channel when there is someone
+        to send to (or --send asks for it)."""
         from sla_digest.delivery.email import EmailChannel, OutboxMailer, SesMailer
 
         def email(to: Sequence[str]) -> Channel:
