@@ -304,6 +304,24 @@ def test_secrets_are_readable_only_under_the_name_prefix(template: dict[str, Any
                 )
 
 
+def test_tokens_and_channel_secrets_share_one_read_statement_under_the_prefix(
+    template: dict[str, Any],
+) -> None:
+    # GIVEN the digest function's statements that read secrets
+    reads = [
+        statement
+        for statement in statements(template, "DigestFunction")
+        if "secretsmanager:GetSecretValue" in as_list(statement["Action"])
+    ]
+    # THEN one statement, one prefix, for the tokens and the hook URLs and signing keys alike
+    (statement,) = reads
+    assert as_list(statement["Resource"]) == [statement["Resource"]]
+    default = template["Parameters"]["TokenSecretPrefix"]["Default"]
+    for name in ("sla-digest/acme", "sla-digest/acme/slack", "sla-digest/acme/hook-key"):
+        assert name.startswith(default)
+    assert "url_secret" in template["Parameters"]["TokenSecretPrefix"]["Description"]
+
+
 def test_email_can_be_sent_only_as_the_sender(template: dict[str, Any]) -> None:
     (statement,) = [
         s

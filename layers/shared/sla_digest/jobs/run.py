@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Any
 from sla_digest.archive.day import DayArchive
 from sla_digest.config import targets_with_policy
 from sla_digest.delivery.channel import Delivery, Message
-from sla_digest.exceptions import DeadlineExceeded
+from sla_digest.exceptions import (
+    DeadlineExceeded,
+    DeliveryRejected,
+    DeliveryUnavailable,
+    SlaDigestError,
+    is_retryable,
+)
 from sla_digest.jobs.job import DayRequest, DigestJob, JobOutcome, RunResult
 from sla_digest.window import Window, report_window, utc_text
 
@@ -222,13 +228,38 @@ def deliver(
     archive: DayArchive,
     now: datetime,
 ) -> tuple[Receipt, ...]:
-    """Hand the digest to each channel, then record in the archive that the day went out."""
-    receipts = tuple(channel.deliver(message, delivery) for channel in channels)
-    for receipt in receipts:
+    """Hand the digest to each channel on its own, then record that the day went out.
+
+    A failing channel never stops the others: every channel is tried, and only then does one
+    error name the failed ones (a retryable one when any of them may succeed later). The
+    channels are exactly-once, so the queue's retry delivers only what failed. The delivery
+    marker is written only when every channel delivered.
+    """
+    receipts: list[Receipt] = []
+    failures: list[tuple[str, BaseException]] = []
+    for channel in channels:
+        try:
+            receipt = channel.deliver(message, delivery)
+        except SlaDigestError as exc:
+            failures.append((channel.kind, exc))
+            # Reported with the others' outcome below; the queue's retry or a person acts on it.
+            logger.info("%s: %s not delivered: %s", delivery.label(), channel.kind, exc)
+            continue
+        except Exception as exc:
+            # A bug in one channel must not cost the others their delivery; it is raised below.
+            if len(channels) > 1:
+                logger.exception("%s: %s failed unexpectedly", delivery.label(), channel.kind)
+            failures.append((channel.kind, exc))
+            continue
+        receipts.append(receipt)
         state = "already delivered earlier" if receipt.duplicate else "delivered"
         logger.info(
             "%s: %s by %s (%s)", delivery.label(), state, receipt.channel, receipt.message_id
         )
+    if failures:
+        if len(channels) == 1:
+            raise failures[0][1]  # the only channel: its own error is the answer
+        raise _failed(delivery, failures, receipts, total=len(channels)) from failures[0][1]
     if receipts:
         marker = {
             "account_id": delivery.account_id,
@@ -237,7 +268,28 @@ def deliver(
             "recorded_at": utc_text(now, name="now"),
         }
         archive.write_marker(DELIVERY_MARKER, json.dumps(marker, indent=2).encode())
-    return receipts
+    return tuple(receipts)
+
+
+def _failed(
+    delivery: Delivery,
+    failures: Sequence[tuple[str, BaseException]],
+    receipts: Sequence[Receipt],
+    *,
+    total: int,
+) -> SlaDigestError:
+    """One error naming the failed channels: retryable if any may succeed on a later attempt."""
+    names = ", ".join(kind for kind, _ in failures)
+    reasons = "; ".join(f"{kind}: {exc}" for kind, exc in failures)
+    done = ", ".join(receipt.channel for receipt in receipts)
+    delivered_text = f"; delivered by {done}, which a retry does not repeat" if done else ""
+    text = (
+        f"{delivery.label()}: {len(failures)} of {total} channels failed ({names}): "
+        f"{reasons}{delivered_text}"
+    )
+    if any(is_retryable(exc) for _, exc in failures):
+        return DeliveryUnavailable(text)
+    return DeliveryRejected(text)
 
 
 def delivered(archive: DayArchive) -> bool:
