@@ -55,7 +55,7 @@ soak: $(STAMP) ## The long load and fault runs (tests marked slow)
 	$(VENV)/bin/python -m pytest -m slow -n 2 --dist loadgroup
 
 requirements: $(STAMP) ## Regenerate layers/shared/requirements.txt from uv.lock
-	$(UV) export --frozen --no-dev --no-emit-project --no-hashes --quiet -o layers/shared/requirements.txt
+	$(UV) export --frozen --no-default-groups --no-emit-project --no-hashes --quiet -o layers/shared/requirements.txt
 
 # SAM asks pip for a fixed list of arm64 manylinux tags; css-inline publishes only 2_24 wheels.
 ARM64_WHEELS := PIP_ONLY_BINARY=:all: PIP_PLATFORM="manylinux2014_aarch64 manylinux_2_17_aarch64 manylinux_2_24_aarch64 manylinux_2_28_aarch64 manylinux_2_34_aarch64"

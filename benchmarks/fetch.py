@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import requests
 
-from sla_digest.chatwoot.client import ChatwootClient
+from sla_digest.chatwoot import ChatwootClient
 
 from . import BenchmarkError, Figure, Profile
 from ._sandbox import SandboxProcess

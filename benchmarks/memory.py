@@ -97,7 +97,7 @@ def _peak_mb() -> float:
 
 def _child(base_url: str, token: str, out: Path) -> None:
     from sla_digest.archive import DayArchive, LocalArchive
-    from sla_digest.chatwoot.client import ChatwootClient
+    from sla_digest.chatwoot import ChatwootClient
     from sla_digest.config import SlaTargets
     from sla_digest.delivery.email import EmailChannel, OutboxMailer
     from sla_digest.jobs.job import DayRequest

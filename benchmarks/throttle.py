@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sla_digest.chatwoot.client import ChatwootClient
+from sla_digest.chatwoot import ChatwootClient
 
 from . import BenchmarkError, Figure, Profile
 from ._sandbox import SandboxProcess

@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from sla_digest.exceptions import ConfigError, SlaDigestError, VerificationError
+from sla_digest_cli.dataset_cmd import add_dataset_parser
 from sla_digest_cli.doctor import register as register_doctor
 from sla_digest_cli.operate import register as register_operator_commands
+from sla_digest_cli.query import add_query_parser
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -96,6 +98,12 @@ def _date_arg(text: str) -> date:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+def _deliver_arg(text: str) -> tuple[str, ...]:
+    from sla_digest_cli.channels import parse_deliver
+
+    return parse_deliver(text)
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -129,21 +137,36 @@ def _headline(result: RunResult) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Delivery:
-    """Where ``run`` hands the finished digest: the outbox folder, or SES with --send."""
+    """Where ``run`` hands the finished digest: the outbox folder, or SES with --send;
+    with --deliver, the chosen channels through ``DIR/deliveries.json``."""
 
     send: bool
     sender: str | None
     outbox: Path
+    deliver: tuple[str, ...] = ()
+    out: Path | None = None
+    nested: bool = False
 
-    def channels(self, recipients: Sequence[str]) -> list[Channel]:
-        """The email channel when there is someone to send to (or --send asks for it)."""
+    def channels(self, recipients: Sequence[str], account_id: int = 0) -> list[Channel]:
+        """With --deliver, the chosen channels; else the email channel when there is someone
+        to send to (or --send asks for it)."""
         from sla_digest.delivery.email import EmailChannel, OutboxMailer, SesMailer
 
+        def email(to: Sequence[str]) -> Channel:
+            mailer = SesMailer() if self.send else OutboxMailer(self.outbox)
+            sender = self.sender or "sla-digest@localhost"
+            return EmailChannel(mailer, sender=sender, recipients=to)
+
+        if self.deliver and self.out is not None:
+            from sla_digest_cli.channels import local_channels
+
+            return local_channels(
+                self.deliver, account_id=account_id, recipients=recipients, email=email,
+                out=self.out, nested=self.nested,
+            )  # fmt: skip
         if not (recipients or self.send):
             return []
-        mailer = SesMailer() if self.send else OutboxMailer(self.outbox)
-        sender = self.sender or "sla-digest@localhost"
-        return [EmailChannel(mailer, sender=sender, recipients=recipients)]
+        return [email(recipients)]
 
 
 def _run_one(
@@ -165,14 +188,23 @@ def _run_one(
                 client=client,
                 archive=archive,
                 templates_dir=_templates_dir(args.templates),
-                channels=delivery.channels(request.recipients),
+                channels=delivery.channels(request.recipients, request.account_id),
                 progress=bar,
             )
             return run_account_day(
-                request, ports, previous=previous, allow_partial=args.allow_partial
-            )
+                request, ports, previous=previous, allow_partial=args.allow_partial,
+                force=args.force,
+            )  # fmt: skip
     finally:
         bar.close()
+
+
+def _say_receipts(args: argparse.Namespace, result: RunResult) -> None:
+    if args.deliver:
+        from sla_digest_cli.channels import describe
+
+        for line in describe(result.receipts):
+            _say(f"  {line}")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -217,11 +249,14 @@ def _run_flags(args: argparse.Namespace) -> int:
         recipients=tuple(args.to or ()),
     )
     archive = DayArchive(LocalArchive(out), args.account_id, day, flat=True)
-    delivery = _Delivery(send=args.send, sender=args.sender, outbox=out / "outbox")
+    delivery = _Delivery(
+        send=args.send, sender=args.sender, outbox=out / "outbox", deliver=args.deliver, out=out
+    )
     result = _run_one(
         request, archive=archive, previous=None, args=args, delivery=delivery, token=token
     )
     _say(f"account {args.account_id} {day}: {_headline(result)}")
+    _say_receipts(args, result)
     _say(f"written to {out}")
     return 0 if result.summary.source.complete else EXIT_ERROR
 
@@ -256,7 +291,10 @@ def _run_config(args: argparse.Namespace) -> int:
             f"from {TOKEN_VARIABLE}\n"
         )
     store = LocalArchive(Path(args.out))
-    delivery = _Delivery(send=args.send, sender=args.sender, outbox=Path(args.out) / "outbox")
+    delivery = _Delivery(
+        send=args.send, sender=args.sender, outbox=Path(args.out) / "outbox",
+        deliver=args.deliver, out=Path(args.out), nested=True,
+    )  # fmt: skip
     for account in accounts:
         day = args.date or previous_day(datetime.now(tz=UTC), account.timezone)
         request = DayRequest.for_account(account, day)
@@ -275,6 +313,7 @@ def _run_config(args: argparse.Namespace) -> int:
             sys.stderr.write(f"sla-digest: error: account {account.account_id}: {exc}\n")
             continue
         _say(f"account {account.account_id} {day}: {_headline(result)}")
+        _say_receipts(args, result)
     _say(f"written to {args.out}")
     return EXIT_ERROR if failures else 0
 
@@ -440,6 +479,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--send", action="store_true", help="send through SES instead of the outbox")
     run.add_argument("--sender", help="From address for --send (an SES-verified identity)")
     run.add_argument("--to", action="append", help="recipient (repeatable)")
+    run.add_argument(
+        "--deliver",
+        type=_deliver_arg,
+        default=(),
+        metavar="email,slack,teams,webhook",
+        help="channels to deliver to, each once (ledger DIR/deliveries.json); hook URLs from "
+        "SLA_DIGEST_SLACK_URL, SLA_DIGEST_TEAMS_URL, SLA_DIGEST_WEBHOOK_URL (+ "
+        "SLA_DIGEST_WEBHOOK_SECRET); default: the outbox only",
+    )
+    run.add_argument(
+        "--force", action="store_true", help="deliver again what deliveries.json records as sent"
+    )
     run.add_argument("--templates", help="digest templates folder")
     run.set_defaults(func=_cmd_run)
 
@@ -493,6 +544,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds of a rate-limit window (Chatwoot counts per 60)",
     )
     sandbox.set_defaults(func=_cmd_sandbox)
+
+    add_query_parser(commands)
+    add_dataset_parser(commands, day_type=_date_arg, id_type=_positive_int)
     register_doctor(command)
     register_operator_commands(command)
     return parser

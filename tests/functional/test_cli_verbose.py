@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from sla_digest_cli.sandbox.server import SandboxServer
 
 ROOT = Path(__file__).resolve().parents[2]
-STEPS = ("fetching reporting events", "events in", "manifest archived", "digest written")
+STEPS = ("fetching reporting events", "events in", "events dataset archived", "digest written")
 
 
 def _run(server: SandboxServer, out: Path, *flags: str) -> int:

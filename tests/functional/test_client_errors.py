@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from sla_digest.chatwoot.client import ChatwootClient, RetryPolicy
+from sla_digest.chatwoot import ChatwootClient, RetryPolicy
 from sla_digest.exceptions import AuthenticationError, ChatwootError, NotFoundError
 from sla_digest.window import report_window
 

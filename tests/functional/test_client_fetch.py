@@ -7,7 +7,7 @@ import json
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sla_digest.chatwoot.client import ChatwootClient, Page, RetryPolicy
+from sla_digest.chatwoot import ChatwootClient, Page, RetryPolicy
 from sla_digest.window import Window, report_window
 from sla_digest_cli.sandbox.server import FAULT_KINDS
 

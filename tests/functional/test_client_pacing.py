@@ -7,7 +7,7 @@ import time
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
-from sla_digest.chatwoot.client import ChatwootClient, RetryPolicy
+from sla_digest.chatwoot import ChatwootClient, RetryPolicy
 from sla_digest.window import report_window
 
 if TYPE_CHECKING:

@@ -41,9 +41,16 @@ LOADED_ON_USE = [
     "css_inline",
     "jsonschema",
     "sla_digest.chatwoot.client",
+    "sla_digest.chatwoot.transport",
+    "sla_digest.chatwoot.paging",
     "sla_digest.report.render",
     "sla_digest.report.summary",
     "sla_digest.delivery.email",
+    "sla_digest.delivery.http",
+    "sla_digest.delivery.slack",
+    "sla_digest.delivery.teams",
+    "sla_digest.delivery.webhook",
+    "sla_digest.delivery.configured",
 ]
 
 

@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 
 from sla_digest.archive import DayArchive, LocalArchive
-from sla_digest.chatwoot.client import ChatwootClient
+from sla_digest.chatwoot import ChatwootClient
 from sla_digest.jobs.job import DayRequest
 from sla_digest.jobs.run import Ports, run_account_day
 

@@ -15,7 +15,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from sla_digest.archive import verify_day
-from sla_digest.chatwoot.client import RetryPolicy
+from sla_digest.chatwoot import RetryPolicy
 from sla_digest.exceptions import DeadlineExceeded, RetryBudgetExhausted
 from sla_digest_cli.cli import main
 from sla_digest_cli.sandbox.data import format_ms

@@ -310,6 +310,24 @@ def test_secrets_are_readable_only_under_the_name_prefix(template: dict[str, Any
                 assert actions == ["secretsmanager:DescribeSecret"]
 
 
+def test_tokens_and_channel_secrets_share_one_read_statement_under_the_prefix(
+    template: dict[str, Any],
+) -> None:
+    # GIVEN the digest function's statements that read secrets
+    reads = [
+        statement
+        for statement in statements(template, "DigestFunction")
+        if "secretsmanager:GetSecretValue" in as_list(statement["Action"])
+    ]
+    # THEN one statement, one prefix, for the tokens and the hook URLs and signing keys alike
+    (statement,) = reads
+    assert as_list(statement["Resource"]) == [statement["Resource"]]
+    default = template["Parameters"]["TokenSecretPrefix"]["Default"]
+    for name in ("sla-digest/acme", "sla-digest/acme/slack", "sla-digest/acme/hook-key"):
+        assert name.startswith(default)
+    assert "url_secret" in template["Parameters"]["TokenSecretPrefix"]["Description"]
+
+
 def test_email_can_be_sent_only_as_the_sender(template: dict[str, Any]) -> None:
     (statement,) = [
         s
@@ -331,6 +349,7 @@ def test_s3_access_is_limited_to_the_prefixes_in_use(template: dict[str, Any]) -
         "${ArchiveBucket.Arn}/summaries/*",
         "${ArchiveBucket.Arn}/digests/*",
         "${ArchiveBucket.Arn}/digests/*/failure.json",
+        "${ArchiveBucket.Arn}/datasets/*",
     }
     for function in FUNCTIONS:
         for statement in statements(template, function):
@@ -471,7 +490,7 @@ def test_the_heartbeat_alarm_fires_on_overdue_digests_and_on_missing_data(
     # one period at least as long as the slowest schedule we document (hourly)
     assert alarm["Period"] * alarm["EvaluationPeriods"] >= 3600
     assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": "AlarmTopic"}]
-    assert "OverdueDigests" in (ROOT / "functions" / "dispatch" / "app.py").read_text()
+    assert "dispatch_metrics(result)" in (ROOT / "functions" / "dispatch" / "app.py").read_text()
 
 
 def dashboard_metrics(template: dict[str, Any]) -> list[list[Any]]:

@@ -27,6 +27,7 @@ ROWS = (
     "throttled requests (HTTP 429)",
     "CPU: json.loads alone",
     "CPU: parse + dedupe + summary + render",
+    "CPU: events dataset added to the day",
     "peak RSS of a day through the pipeline",
     "cold start: import boto3 alone",
     "cold start: import the digest handler",

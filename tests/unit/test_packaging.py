@@ -25,8 +25,8 @@ def test_layer_requirements_are_generated_from_the_lock(tmp_path: Path) -> None:
     # GIVEN the lock file WHEN uv exports the runtime dependencies the way `make requirements` does
     target = tmp_path / "requirements.txt"
     subprocess.run(
-        [str(UV), "export", "--frozen", "--no-dev", "--no-emit-project", "--no-hashes",
-         "--quiet", "-o", str(target)],
+        [str(UV), "export", "--frozen", "--no-default-groups", "--no-emit-project",
+         "--no-hashes", "--quiet", "-o", str(target)],
         cwd=ROOT, check=True, env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"},
     )  # fmt: skip
     # THEN the committed file pins exactly the same packages and versions
@@ -52,3 +52,21 @@ def test_the_runtime_requirements_include_every_direct_dependency() -> None:
     for requirement in project["dependencies"]:
         name = requirement.split("[")[0].split(">")[0].split("=")[0].strip().lower()
         assert name.replace("_", "-") in pinned, f"{name} missing from the layer"
+
+
+def test_local_only_dependencies_never_reach_the_layer() -> None:
+    import tomllib
+
+    # GIVEN the local-only dependency group (DuckDB for `sla-digest query`, sqlglot for tests)
+    groups = tomllib.loads((ROOT / "pyproject.toml").read_text())["dependency-groups"]
+    local = {item.split(">")[0].split("=")[0].strip().lower() for item in groups["local"]}
+    assert {"duckdb", "sqlglot"} <= local
+    # WHEN the layer's requirements are read
+    pinned = {
+        pin.split("==")[0].lower()
+        for pin in _pins((ROOT / "layers" / "shared" / "requirements.txt").read_text())
+    }
+    # THEN none of them is there, and `make requirements` leaves every default group out
+    assert not local & pinned
+    makefile = (ROOT / "Makefile").read_text()
+    assert "export --frozen --no-default-groups" in makefile

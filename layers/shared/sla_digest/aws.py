@@ -45,7 +45,9 @@ __all__ = [
     "dispatch_services",
     "fingerprint_reader",
     "job_services",
+    "read_channel_secret",
     "read_config",
+    "read_secret_text",
     "read_token",
     "secret_version",
 ]
@@ -129,11 +131,13 @@ class AwsClients:
         return self._secrets
 
 
-def read_token(secret_name: str, *, clients: AwsClients, max_age: int = TOKEN_MAX_AGE) -> str:
-    """The Chatwoot ``api_access_token`` kept in ``secret_name`` (cached for ``max_age`` s).
+def read_secret_text(
+    secret_name: str, *, clients: AwsClients, max_age: int = TOKEN_MAX_AGE
+) -> str | None:
+    """The text kept in ``secret_name`` (cached for ``max_age`` s); ``None`` if not text.
 
-    The secret is the token itself or JSON ``{"api_access_token": "..."}``. Errors name the
-    secret and what is wrong with it, never its value.
+    An unreadable secret is a :class:`ConfigError` that names the secret and the error code,
+    never its value.
     """
     from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
@@ -149,13 +153,31 @@ def read_token(secret_name: str, *, clients: AwsClients, max_age: int = TOKEN_MA
             value = value.decode("utf-8")
         except UnicodeDecodeError:
             value = None
-    token = _token_from_text(value) if isinstance(value, str) else None
+    return value if isinstance(value, str) else None
+
+
+def read_token(secret_name: str, *, clients: AwsClients, max_age: int = TOKEN_MAX_AGE) -> str:
+    """The Chatwoot ``api_access_token`` kept in ``secret_name`` (cached for ``max_age`` s).
+
+    The secret is the token itself or JSON ``{"api_access_token": "..."}``. Errors name the
+    secret and what is wrong with it, never its value.
+    """
+    value = read_secret_text(secret_name, clients=clients, max_age=max_age)
+    token = _token_from_text(value) if value is not None else None
     if not token:
         raise ConfigError(
             f"secret {secret_name!r} holds no token: store the token itself "
             'or {"api_access_token": "..."}'
         )
     return token
+
+
+def read_channel_secret(secret_name: str, *, clients: AwsClients) -> str:
+    """A channel's secret (a hook URL or a signing key) as text; its form is checked later."""
+    value = read_secret_text(secret_name, clients=clients)
+    if value is None:
+        raise ConfigError(f"secret {secret_name!r} is not text: store the URL or key as a string")
+    return value
 
 
 def read_config(bucket: str, key: str, *, s3: S3Client) -> Config:
@@ -223,15 +245,19 @@ def fingerprint_reader(settings: Settings, clients: AwsClients) -> FingerprintOf
 
 
 def job_services(settings: Settings, clients: AwsClients, *, session: Any = None) -> JobServices:
-    """The digest jobs' adapters: the S3 archive and config, tokens, SES behind the ledger.
+    """The digest jobs' adapters: the S3 archive and config, tokens, the channels behind the ledger.
+
+    Each account's configured channels (email through SES; Slack, Teams and webhooks with their
+    URLs and signing keys read from Secrets Manager when they deliver) share the ledger.
 
     ``session`` is the HTTP session the Chatwoot clients use (tests pass one to a sandbox).
     """
     # Imported here: the dispatch function imports this module and needs none of them.
     from sla_digest.archive.store import S3Archive
     from sla_digest.chatwoot.client import ChatwootClient
+    from sla_digest.delivery.configured import channels_for, email_only
     from sla_digest.delivery.email import EmailChannel, SesMailer
-    from sla_digest.delivery.once import ExactlyOnce, IdempotencyLedger
+    from sla_digest.delivery.once import IdempotencyLedger
     from sla_digest.jobs.run import JobServices
 
     def load() -> Config:
@@ -242,15 +268,22 @@ def job_services(settings: Settings, clients: AwsClients, *, session: Any = None
         return ChatwootClient(account.base_url, token, session=session)
 
     def channels(account: AccountConfig, lambda_context: Any) -> Sequence[Channel]:
-        email = EmailChannel(
-            SesMailer(sesv2=clients.sesv2),
-            sender=settings.sender_address,
-            recipients=account.recipients,
-        )
+        def email(recipients: Sequence[str]) -> Channel:
+            mailer = SesMailer(sesv2=clients.sesv2)
+            return EmailChannel(mailer, sender=settings.sender_address, recipients=recipients)
+
         ledger = IdempotencyLedger(
             settings.idempotency_table, dynamodb=clients.dynamodb, lambda_context=lambda_context
         )
-        return [ExactlyOnce(email, ledger)]
+        # An account without ``channels`` (or a config model without them) has its email only.
+        configured = getattr(account, "channels", None) or email_only(account.recipients)
+        return channels_for(
+            configured,
+            account_id=account.account_id,
+            read_secret=lambda name: read_channel_secret(name, clients=clients),
+            email=email,
+            ledger=ledger,
+        )
 
     return JobServices(
         store=S3Archive(settings.archive_bucket, s3=clients.s3),

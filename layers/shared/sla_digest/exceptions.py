@@ -110,7 +110,8 @@ class RetryBudgetExhausted(ChatwootError, RetryableError):
 
 
 class ResponseError(ChatwootError, PermanentError):
-    """Raised when a response is HTTP-valid but breaks the API's documented shape."""
+    """Raised when a response is HTTP-valid but breaks the API's documented shape; a body over
+    5 MB, or one whose ``total_pages`` does not follow from its ``count``, at once (no retry)."""
 
 
 class ArchiveError(SlaDigestError):

@@ -30,6 +30,7 @@ from sla_digest.archive.store import (
 )
 from sla_digest.chatwoot.events import EventSet, classify_rows
 from sla_digest.config import SlaTargets
+from sla_digest.dataset.day import check_day as check_dataset
 from sla_digest.exceptions import ArchiveError, ConfigError, VerificationError, WindowError
 from sla_digest.report.metrics import METRICS
 from sla_digest.report.summary import Summary, build_summary
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
 
     from sla_digest.archive.store import Archive
-    from sla_digest.chatwoot.client import AccountContext
 
 __all__ = [
     "ArchivedEvents",
@@ -108,9 +108,11 @@ def _is_flat_day(store: Archive, prefix: str) -> bool:
 
 
 def verify_day(day: DayArchive) -> list[str]:
-    """Every way an archived day disagrees with itself: pages vs manifest, summary vs pages.
+    """Every way an archived day disagrees with itself: pages vs manifest, summary vs pages,
+    and the events dataset (where the day has one) vs pages.
 
-    Each page is read once: the checksum pass hands its bytes on to the re-derivation.
+    Each page is read once by the summary check: the checksum pass hands its bytes on to the
+    re-derivation.
     """
     try:
         manifest = day.manifest()
@@ -132,7 +134,11 @@ def verify_day(day: DayArchive) -> list[str]:
         return exc.problems
     except (KeyError, TypeError, ValueError) as exc:
         return [f"summary.json is not a valid schema_version 1 summary ({exc})"]
-    return [f"summary mismatch: {change}" for change in _diff(stored, rebuilt.to_dict())]
+    mismatches = [f"summary mismatch: {change}" for change in _diff(stored, rebuilt.to_dict())]
+    dataset = check_dataset(
+        day, manifest=manifest, events=read.events if read else None, missing_ok=True
+    )
+    return [*mismatches, *dataset]
 
 
 def _diff(stored: Any, rebuilt: Any, path: str = "") -> list[str]:
@@ -258,7 +264,8 @@ class ArchivedEvents:
             since=int(manifest["window"]["since"]),
             until=int(manifest["window"]["until"]),
         )
-        self.events = EventSet()
+        # With details, so the events dataset is checked from the same read of the pages.
+        self.events = EventSet(details=True)
         self.unreadable: list[int] = []
 
     def add(self, number: int, body: bytes) -> None:
@@ -326,16 +333,7 @@ def rebuild_summary(
         complete=bool(manifest.get("complete", True)),
         missing=int(manifest.get("missing", 0)),
         targets=targets_from_summary(stored),
-        **_context_names(context),
+        **context.summary_names(),
         previous=stored.previous,
         generated_at=datetime.fromisoformat(stored.generated_at),
     )
-
-
-def _context_names(context: AccountContext) -> dict[str, Any]:
-    """The context as ``build_summary`` takes it, exactly as the run that archived it did."""
-    return {
-        "inbox_names": {i: box.name for i, box in context.inboxes.items() if box.name is not None},
-        "inbox_working_hours": {i: box.working_hours_enabled for i, box in context.inboxes.items()},
-        "agent_names": {i: a.name for i, a in context.agents.items() if a.name is not None},
-    }

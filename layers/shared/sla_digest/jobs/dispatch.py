@@ -42,6 +42,7 @@ __all__ = [
     "DispatchRequest",
     "DispatchServices",
     "Plan",
+    "dispatch_metrics",
     "due_days",
     "handle_dispatch_event",
     "parse_event",
@@ -489,6 +490,19 @@ def handle_dispatch_event(
     if request.scheduled_time is not None:
         result["overdue"] = len(plan.overdue)  # the heartbeat: scheduled runs only
     return result
+
+
+def dispatch_metrics(result: Mapping[str, Any]) -> list[tuple[str, float]]:
+    """The metrics of one dispatch, as ``(name, count)``.
+
+    ``OverdueDigests`` is the heartbeat: only a scheduled run that read ``accounts.json``
+    publishes it, so an hour without one (no tick, no config) is missing data, which the
+    heartbeat alarm treats as breaching.
+    """
+    published = [("JobsQueued", result["queued"]), ("ConfigErrors", result["errors"])]
+    if "overdue" in result:
+        published.append(("OverdueDigests", result["overdue"]))
+    return published
 
 
 def _no_config_yet(scheduled_time: datetime, exc: ConfigMissing) -> dict[str, Any]:

@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Any
 from sla_digest.archive.day import DayArchive
 from sla_digest.config import targets_with_policy
 from sla_digest.delivery.channel import Delivery, Message
-from sla_digest.exceptions import DeadlineExceeded
+from sla_digest.exceptions import (
+    DeadlineExceeded,
+    DeliveryRejected,
+    DeliveryUnavailable,
+    SlaDigestError,
+    is_retryable,
+)
 from sla_digest.jobs.job import DayRequest, DigestJob, JobOutcome, RunResult
 from sla_digest.window import Window, report_window, utc_text
 
@@ -31,7 +37,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from sla_digest.archive.store import Archive
-    from sla_digest.chatwoot.client import AccountContext, ChatwootClient, Page
+    from sla_digest.chatwoot.client import ChatwootClient, Page
     from sla_digest.config import AccountConfig, Config
     from sla_digest.delivery.channel import Channel, Receipt
     from sla_digest.jobs.failure import FingerprintOf
@@ -92,15 +98,6 @@ class JobServices:
     fingerprint: FingerprintOf | None = None
 
 
-def _names(context: AccountContext) -> dict[str, Any]:
-    """The context as ``build_summary`` takes it: names and which inboxes keep working hours."""
-    return {
-        "inbox_names": {i: box.name for i, box in context.inboxes.items() if box.name is not None},
-        "inbox_working_hours": {i: box.working_hours_enabled for i, box in context.inboxes.items()},
-        "agent_names": {i: a.name for i, a in context.agents.items() if a.name is not None},
-    }
-
-
 def _query(account_id: int, window: Window) -> dict[str, Any]:
     return {
         "path": f"/api/v1/accounts/{account_id}/reporting_events",
@@ -123,6 +120,7 @@ def run_account_day(
     that dies — or stops early when ``remaining_ms`` runs short — resumes where it stopped.
     """
     from sla_digest.chatwoot.client import Page
+    from sla_digest.dataset import write_day
     from sla_digest.report.render import render_digest
     from sla_digest.report.summary import build_summary, validate_summary
 
@@ -185,7 +183,8 @@ def run_account_day(
         complete=fetch.complete,
         missing=fetch.missing,
     )
-    logger.info("%s: pages and manifest archived at %s", label, archive.location())
+    write_day(archive, fetch.events, context)  # the events dataset (design §16)
+    logger.info("%s: pages, manifest and events dataset archived at %s", label, archive.location())
     targets = targets_with_policy(
         request.targets,
         request.sla_policy,
@@ -203,7 +202,7 @@ def run_account_day(
         complete=fetch.complete,
         missing=fetch.missing,
         targets=targets,
-        **_names(context),
+        **context.summary_names(),
         previous=previous,
         generated_at=current,
     )
@@ -233,13 +232,38 @@ def deliver(
     archive: DayArchive,
     now: datetime,
 ) -> tuple[Receipt, ...]:
-    """Hand the digest to each channel, then record in the archive that the day went out."""
-    receipts = tuple(channel.deliver(message, delivery) for channel in channels)
-    for receipt in receipts:
+    """Hand the digest to each channel on its own, then record that the day went out.
+
+    A failing channel never stops the others: every channel is tried, and only then does one
+    error name the failed ones (a retryable one when any of them may succeed later). The
+    channels are exactly-once, so the queue's retry delivers only what failed. The delivery
+    marker is written only when every channel delivered.
+    """
+    receipts: list[Receipt] = []
+    failures: list[tuple[str, BaseException]] = []
+    for channel in channels:
+        try:
+            receipt = channel.deliver(message, delivery)
+        except SlaDigestError as exc:
+            failures.append((channel.kind, exc))
+            # Reported with the others' outcome below; the queue's retry or a person acts on it.
+            logger.info("%s: %s not delivered: %s", delivery.label(), channel.kind, exc)
+            continue
+        except Exception as exc:
+            # A bug in one channel must not cost the others their delivery; it is raised below.
+            if len(channels) > 1:
+                logger.exception("%s: %s failed unexpectedly", delivery.label(), channel.kind)
+            failures.append((channel.kind, exc))
+            continue
+        receipts.append(receipt)
         state = "already delivered earlier" if receipt.duplicate else "delivered"
         logger.info(
             "%s: %s by %s (%s)", delivery.label(), state, receipt.channel, receipt.message_id
         )
+    if failures:
+        if len(channels) == 1:
+            raise failures[0][1]  # the only channel: its own error is the answer
+        raise _failed(delivery, failures, receipts, total=len(channels)) from failures[0][1]
     if receipts:
         marker = {
             "account_id": delivery.account_id,
@@ -248,7 +272,28 @@ def deliver(
             "recorded_at": utc_text(now, name="now"),
         }
         archive.write_marker(DELIVERY_MARKER, json.dumps(marker, indent=2).encode())
-    return receipts
+    return tuple(receipts)
+
+
+def _failed(
+    delivery: Delivery,
+    failures: Sequence[tuple[str, BaseException]],
+    receipts: Sequence[Receipt],
+    *,
+    total: int,
+) -> SlaDigestError:
+    """One error naming the failed channels: retryable if any may succeed on a later attempt."""
+    names = ", ".join(kind for kind, _ in failures)
+    reasons = "; ".join(f"{kind}: {exc}" for kind, exc in failures)
+    done = ", ".join(receipt.channel for receipt in receipts)
+    delivered_text = f"; delivered by {done}, which a retry does not repeat" if done else ""
+    text = (
+        f"{delivery.label()}: {len(failures)} of {total} channels failed ({names}): "
+        f"{reasons}{delivered_text}"
+    )
+    if any(is_retryable(exc) for _, exc in failures):
+        return DeliveryUnavailable(text)
+    return DeliveryRejected(text)
 
 
 def delivered(archive: DayArchive) -> bool:
