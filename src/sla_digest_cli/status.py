@@ -74,7 +74,7 @@ def account_status(
     """
     from sla_digest.archive.day import DayArchive
     from sla_digest.jobs.dispatch import plan_scheduled
-    from sla_digest.jobs.failure import read_failure
+    from sla_digest.jobs.failure import account_secrets, read_failure
     from sla_digest.jobs.run import DELIVERY_MARKER, delivered
 
     account_id = account.account_id
@@ -105,9 +105,11 @@ def account_status(
         record = read_failure(DayArchive(archive, account_id, parse_date(text)))
         if record is None:
             continue
-        held = fingerprint is not None and record.fingerprint == fingerprint(account.token_secret)
+        held = fingerprint is not None and record.fingerprint == fingerprint(
+            account_secrets(account)
+        )
         state = (
-            "held back until accounts.json or the token secret changes"
+            "held back until accounts.json or one of the account's secrets changes"
             if held
             else "changed since: the next tick queues it again within two days of its send "
             "time, else run it with sla-digest invoke"
@@ -175,11 +177,12 @@ def stack_status(
     archive = S3Archive(stack.bucket, s3=clients.s3)
     etag = config_version(stack.bucket, stack.config_key, s3=clients.s3)
 
-    def fingerprint(secret: str | None) -> Fingerprint:
-        if secret is None:
-            return Fingerprint(config=etag)
-        version = secret_version(secret, secretsmanager=clients.secretsmanager)
-        return Fingerprint(config=etag, secret=secret, secret_version=version)
+    def fingerprint(names: Sequence[str]) -> Fingerprint:
+        versions = tuple(
+            (name, secret_version(name, secretsmanager=clients.secretsmanager))
+            for name in sorted(set(names))
+        )
+        return Fingerprint(config=etag, secrets=versions)
 
     lines: list[str] = []
     for error in config.errors:

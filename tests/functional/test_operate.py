@@ -355,7 +355,7 @@ def test_status_shows_each_accounts_archive_deliveries_failures_and_the_queues(
     record_failure(
         DayArchive(S3Archive(BUCKET, s3=deployed.s3), 7, date(2026, 11, 20)),
         AuthenticationError("Chatwoot rejected the API access token for account 7"),
-        reader("sla-digest/acme"),
+        reader(("sla-digest/acme",)),
         now=datetime(2026, 11, 21, 6, 2, tzinfo=UTC),
     )
     deployed.sqs.send_message(QueueUrl=deployed.dlq, MessageBody="{}")
@@ -370,8 +370,8 @@ def test_status_shows_each_accounts_archive_deliveries_failures_and_the_queues(
         "  last archived day  2026-11-20 (complete; 2 days archived)",
         "  last delivery      2026-11-19 at 2026-11-20T06:01:12Z by email",
         "  failure            2026-11-20 AuthenticationError at 2026-11-21T06:02:00Z: Chatwoot "
-        "rejected the API access token for account 7 (held back until accounts.json or the "
-        "token secret changes)",
+        "rejected the API access token for account 7 (held back until accounts.json or one "
+        "of the account's secrets changes)",
         "  overdue            2026-11-20: not delivered by 2026-11-21T08:00:00Z",
         "account 8: UTC, sent at 07:00, disabled",
         "  last archived day  none",
@@ -388,7 +388,7 @@ def test_status_says_when_a_failed_days_secret_was_changed_since(deployed: Deplo
     record_failure(
         DayArchive(S3Archive(BUCKET, s3=deployed.s3), 7, date(2026, 11, 20)),
         AuthenticationError("bad token"),
-        reader("sla-digest/acme"),
+        reader(("sla-digest/acme",)),
         now=datetime(2026, 11, 21, 6, 2, tzinfo=UTC),
     )
     deployed.secrets.put_secret_value(SecretId="sla-digest/acme", SecretString="new-token")

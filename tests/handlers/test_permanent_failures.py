@@ -151,7 +151,7 @@ def test_a_bad_token_day_is_queued_by_catch_up_once_not_on_every_tick(pipeline: 
     )
     assert failure["error"] == "AuthenticationError"
     assert "Invalid Access Token" in failure["message"]
-    assert failure["fingerprint"]["secret"] == SECRET
+    assert list(failure["fingerprint"]["secrets"]) == [SECRET]
     assert "revoked-token" not in json.dumps(failure)
 
 

@@ -21,6 +21,7 @@ from sla_digest.jobs.dispatch import plan_scheduled
 from sla_digest.jobs.failure import (
     FailureRecord,
     Fingerprint,
+    account_secrets,
     clear_failure,
     holds_back,
     read_failure,
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
 DAY = date(2026, 11, 20)
 NOW = datetime(2026, 11, 21, 6, 5, tzinfo=UTC)
-BEFORE = Fingerprint(config="etag-1", secret="sla-digest/acme", secret_version="v1")
+BEFORE = Fingerprint(config="etag-1", secrets=(("sla-digest/acme", "v1"),))
 
 
 @pytest.fixture
@@ -60,11 +61,7 @@ def test_a_recorded_failure_names_the_error_the_message_and_what_would_fix_it(
         "error": "AuthenticationError",
         "message": "Chatwoot rejected the API access token for account 7",
         "recorded_at": "2026-11-21T06:05:00Z",
-        "fingerprint": {
-            "config": "etag-1",
-            "secret": "sla-digest/acme",
-            "secret_version": "v1",
-        },
+        "fingerprint": {"config": "etag-1", "secrets": {"sla-digest/acme": "v1"}},
     }
 
 
@@ -85,7 +82,7 @@ def test_the_same_failure_again_is_not_new_and_leaves_the_first_record(day: DayA
 
 def test_a_failure_after_a_fix_attempt_is_new(day: DayArchive) -> None:
     record_failure(day, AuthenticationError("bad token"), BEFORE, now=NOW)
-    rotated = Fingerprint(config="etag-1", secret="sla-digest/acme", secret_version="v2")
+    rotated = Fingerprint(config="etag-1", secrets=(("sla-digest/acme", "v2"),))
 
     assert record_failure(day, AuthenticationError("bad token"), rotated, now=NOW) is True
     record = read_failure(day)
@@ -97,11 +94,18 @@ def test_a_failure_after_a_fix_attempt_is_new(day: DayArchive) -> None:
     ("current", "held"),
     [
         (BEFORE, True),
-        (Fingerprint(config="etag-2", secret="sla-digest/acme", secret_version="v1"), False),
-        (Fingerprint(config="etag-1", secret="sla-digest/acme", secret_version="v2"), False),
-        (Fingerprint(config="etag-1", secret="sla-digest/other", secret_version="v1"), False),
+        (Fingerprint(config="etag-2", secrets=(("sla-digest/acme", "v1"),)), False),
+        (Fingerprint(config="etag-1", secrets=(("sla-digest/acme", "v2"),)), False),
+        (Fingerprint(config="etag-1", secrets=(("sla-digest/other", "v1"),)), False),
+        (
+            Fingerprint(
+                config="etag-1",
+                secrets=(("sla-digest/acme", "v1"), ("sla-digest/acme/slack", "v1")),
+            ),
+            False,
+        ),
     ],
-    ids=["unchanged", "config-changed", "secret-rotated", "other-secret"],
+    ids=["unchanged", "config-changed", "secret-rotated", "other-secret", "secret-added"],
 )
 def test_a_day_is_held_back_only_while_config_and_secret_are_unchanged(
     day: DayArchive, current: Fingerprint, held: bool
@@ -192,3 +196,35 @@ def test_catch_up_leaves_a_held_back_day_out_and_says_why() -> None:
         "account 7 2026-11-19: already delivered",
         "account 7 2026-11-20: failed permanently (bad token)",
     ]
+
+
+def test_an_accounts_secrets_are_its_token_and_its_channels_urls_and_keys() -> None:
+    config = load_config(
+        {
+            "accounts": [
+                {
+                    "account_id": 7,
+                    "base_url": "https://chat.example.com",
+                    "token_secret": "sla-digest/acme",
+                    "recipients": ["leads@example.com"],
+                    "channels": [
+                        {"type": "email", "recipients": ["leads@example.com"]},
+                        {"type": "slack", "url_secret": "sla-digest/acme/slack"},
+                        {
+                            "type": "webhook",
+                            "url_secret": "sla-digest/acme/hook",
+                            "signing_secret": "sla-digest/acme/hook-key",
+                        },
+                    ],
+                }
+            ]
+        },
+        source="accounts.json",
+    )
+
+    assert account_secrets(config.accounts[0]) == (
+        "sla-digest/acme",
+        "sla-digest/acme/hook",
+        "sla-digest/acme/hook-key",
+        "sla-digest/acme/slack",
+    )

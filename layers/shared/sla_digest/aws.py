@@ -231,15 +231,16 @@ def secret_version(secret_name: str, *, secretsmanager: SecretsManagerClient) ->
 
 
 def fingerprint_reader(settings: Settings, clients: AwsClients) -> FingerprintOf:
-    """What a fix of a permanent failure changes: ``accounts.json`` and the token secret."""
+    """What a fix of a permanent failure changes: ``accounts.json`` and the account's secrets."""
     from sla_digest.jobs.failure import Fingerprint
 
-    def read(secret_name: str | None) -> Fingerprint:
+    def read(secret_names: Sequence[str]) -> Fingerprint:
         config = config_version(settings.archive_bucket, settings.config_key, s3=clients.s3)
-        if secret_name is None:
-            return Fingerprint(config=config)
-        version = secret_version(secret_name, secretsmanager=clients.secretsmanager)
-        return Fingerprint(config=config, secret=secret_name, secret_version=version)
+        versions = tuple(
+            (name, secret_version(name, secretsmanager=clients.secretsmanager))
+            for name in sorted(set(secret_names))
+        )
+        return Fingerprint(config=config, secrets=versions)
 
     return read
 

@@ -533,30 +533,30 @@ def _no_config_yet(scheduled_time: datetime, exc: ConfigMissing) -> dict[str, An
 def _held_back(services: DispatchServices) -> Callable[[AccountConfig, date], str | None] | None:
     """``held`` for :func:`plan_scheduled`: a day's recorded failure, if nothing changed since.
 
-    Fingerprints are read once per token secret and invocation, and only for days that have
-    a failure marker.
+    Fingerprints are read once per account and invocation, and only for days that have a
+    failure marker.
     """
     from sla_digest.archive.day import DayArchive
-    from sla_digest.jobs.failure import holds_back
+    from sla_digest.jobs.failure import account_secrets, holds_back
 
     fingerprint = services.fingerprint
     if fingerprint is None:
         return None
-    known: dict[str, Fingerprint] = {}
+    known: dict[tuple[str, ...], Fingerprint] = {}
 
-    def current(secret: str) -> Fingerprint:
-        if secret not in known:
-            known[secret] = fingerprint(secret)
-        return known[secret]
+    def current(names: tuple[str, ...]) -> Fingerprint:
+        if names not in known:
+            known[names] = fingerprint(names)
+        return known[names]
 
     def held(account: AccountConfig, day: date) -> str | None:
         archive = DayArchive(services.store, account.account_id, day)
-        failure = holds_back(archive, lambda: current(account.token_secret))
+        failure = holds_back(archive, lambda: current(account_secrets(account)))
         if failure is None:
             return None
         return (
             f"failed permanently at {failure.recorded_at} ({failure.error}: {failure.message}); "
-            "held back until accounts.json or the token secret changes, or it is run by hand"
+            "held back until accounts.json or one of its secrets changes, or it is run by hand"
         )
 
     return held

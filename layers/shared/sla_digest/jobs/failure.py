@@ -4,7 +4,8 @@ A job that ends in a :class:`~sla_digest.exceptions.PermanentError` (a bad token
 account, an invalid configuration) fails the same way on every attempt until a person changes
 something. The digest side records ``failure.json`` beside the day's digest: the error's type,
 its one-line message (messages never hold secrets), when, and a :class:`Fingerprint` of what a
-person would change to fix it: the configuration object and the account's token secret.
+person would change to fix it: the configuration object and the account's secrets (its token,
+its channels' hook URLs and signing keys).
 Dispatch's catch-up holds such a day back while the fingerprint is unchanged and queues it
 again once either changes; a manual run always queues it. A later success removes the marker.
 
@@ -23,16 +24,18 @@ from sla_digest.exceptions import PermanentError, WindowError
 from sla_digest.window import utc_text
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from datetime import datetime
 
     from sla_digest.archive.day import DayArchive
+    from sla_digest.config import AccountConfig
 
 __all__ = [
     "FAILURE_MARKER",
     "FailureRecord",
     "Fingerprint",
     "FingerprintOf",
+    "account_secrets",
     "clear_failure",
     "holds_back",
     "read_failure",
@@ -48,38 +51,45 @@ _MESSAGE_LIMIT = 500
 
 @dataclass(frozen=True, slots=True)
 class Fingerprint:
-    """What a fix changes: the config object's version and the token secret's.
+    """What a fix changes: the config object's version and the versions of the account's secrets.
 
-    ``config`` is the ETag of ``accounts.json`` (``"missing"`` when there is none);
-    ``secret`` the account's ``token_secret`` name (``None`` when the account is not known);
-    ``secret_version`` the secret's current version id (``"missing"``, or ``"unreadable
-    (<code>)"`` when it cannot be described). Equal fingerprints mean nothing was fixed.
+    ``config`` is the ETag of ``accounts.json`` (``"missing"`` when there is none); ``secrets``
+    pairs each secret the account names (its ``token_secret``, its channels' ``url_secret`` and
+    ``signing_secret``) with its current version id, ``"missing"``, or ``"unreadable (<code>)"``
+    when it cannot be described; empty when the account is not known. Equal fingerprints mean
+    nothing was fixed.
     """
 
     config: str | None
-    secret: str | None = None
-    secret_version: str | None = None
+    secrets: tuple[tuple[str, str], ...] = ()
 
-    def as_dict(self) -> dict[str, str | None]:
-        return {
-            "config": self.config,
-            "secret": self.secret,
-            "secret_version": self.secret_version,
-        }
+    def as_dict(self) -> dict[str, Any]:
+        return {"config": self.config, "secrets": dict(self.secrets)}
 
     @classmethod
     def from_dict(cls, raw: Any) -> Fingerprint | None:
         """The fingerprint of a marker, or ``None`` when it is not one."""
         if not isinstance(raw, dict):
             return None
-        values = [raw.get(key) for key in ("config", "secret", "secret_version")]
-        if not all(value is None or isinstance(value, str) for value in values):
+        config, secrets = raw.get("config"), raw.get("secrets")
+        if not (config is None or isinstance(config, str)) or not isinstance(secrets, dict):
             return None
-        return cls(*values)
+        pairs = [(k, v) for k, v in secrets.items() if isinstance(v, str)]
+        if len(pairs) != len(secrets):
+            return None
+        return cls(config, tuple(sorted(pairs)))
 
 
-# Reads the current fingerprint for an account's token secret name (None: no account known).
-type FingerprintOf = Callable[[str | None], Fingerprint]
+# Reads the current fingerprint for the names of an account's secrets (none: no account known).
+type FingerprintOf = Callable[[Sequence[str]], Fingerprint]
+
+
+def account_secrets(account: AccountConfig) -> tuple[str, ...]:
+    """Every secret ``account`` names: its token, and its channels' URLs and signing keys."""
+    names = {account.token_secret}
+    for channel in account.channels:
+        names.update(name for name in (channel.url_secret, channel.signing_secret) if name)
+    return tuple(sorted(names))
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sla_digest.archive.day import DayArchive
 from sla_digest.exceptions import SlaDigestError, is_retryable
-from sla_digest.jobs.failure import clear_failure, record_failure, records_failure
+from sla_digest.jobs.failure import (
+    account_secrets,
+    clear_failure,
+    record_failure,
+    records_failure,
+)
 from sla_digest.jobs.job import DigestJob
 from sla_digest.jobs.run import process_job
 
@@ -76,7 +81,7 @@ def run_record(
     """Run the job in the record's body; raise again on failure so SQS is told of it.
 
     A permanent failure of a job is recorded beside the day's digest (``failure.json``), so
-    the schedule's catch-up holds the day back until the config or the token secret changes;
+    the schedule's catch-up holds the day back until the config or one of its secrets changes;
     ``PermanentFailures`` counts it once, not once per SQS attempt. A success clears it.
     """
     telemetry.correlate(record.message_id)
@@ -117,11 +122,11 @@ def _count_failure(telemetry: Telemetry, *, permanent: bool) -> None:
         telemetry.count("PermanentFailures", 1)
 
 
-def _token_secret(services: JobServices, account_id: int) -> str | None:
+def _secret_names(services: JobServices, account_id: int) -> tuple[str, ...]:
     try:
-        return services.load_config().account(account_id).token_secret
+        return account_secrets(services.load_config().account(account_id))
     except SlaDigestError:
-        return None  # the configuration is what failed, or the account is not in it
+        return ()  # the configuration is what failed, or the account is not in it
 
 
 def _note_failure(job: DigestJob, exc: SlaDigestError, services: Callable[[], JobServices]) -> bool:
@@ -134,7 +139,7 @@ def _note_failure(job: DigestJob, exc: SlaDigestError, services: Callable[[], Jo
         built = services()
         if built.fingerprint is None:
             return True
-        fingerprint = built.fingerprint(_token_secret(built, job.account_id))
+        fingerprint = built.fingerprint(_secret_names(built, job.account_id))
         day = DayArchive(built.store, job.account_id, job.day)
         new = record_failure(day, exc, fingerprint, now=built.clock())
     except SlaDigestError as note:
