@@ -20,6 +20,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from sla_digest.exceptions import ConfigError, SlaDigestError
+from sla_digest.jobs.dispatch import BACKFILL_LIMIT_DAYS
 from sla_digest.window import parse_date
 from sla_digest_cli.stack import (
     OperatorClients,
@@ -44,7 +45,7 @@ __all__ = [
     "register",
 ]
 
-BACKFILL_CHUNK_DAYS = 92  # the dispatch function takes at most this many days per event
+BACKFILL_CHUNK_DAYS = BACKFILL_LIMIT_DAYS  # the most days one backfill event may hold
 
 
 # --------------------------------------------------------------------------------------------
@@ -266,6 +267,8 @@ def _report_dispatch(result: Any) -> None:
     _say(f"queued {result.get('queued', 0)} job(s): {', '.join(jobs) if jobs else 'none'}")
     for problem in result.get("problems") or []:
         _say(f"left out: {problem}")
+    if result.get("skipped"):
+        _say(f"skipped {result['skipped']} account(s) that are disabled (the dispatch log says)")
 
 
 def _cmd_invoke(args: argparse.Namespace) -> int:
@@ -284,17 +287,16 @@ def _cmd_invoke(args: argparse.Namespace) -> int:
 
 def _cmd_backfill(args: argparse.Namespace) -> int:
     stack, clients = _stack(args)
-    results = backfill(
-        stack,
+    events = backfill_events(
         args.first,
         args.last,
-        clients=clients,
         account_id=args.account_id,
-        deliver=not args.archive_only,
         force=args.force,
+        deliver=not args.archive_only,
     )
-    for result in results:
-        _report_dispatch(result)
+    for event in events:  # each result is said before the next event, so a refusal is placed
+        _say(f"{event['from']} .. {event['to']}:")
+        _report_dispatch(invoke_dispatch(stack, event, clients=clients))
     return 0
 
 

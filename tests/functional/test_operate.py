@@ -225,6 +225,21 @@ def test_invoke_defaults_to_yesterday_in_the_accounts_own_time_zone(deployed: De
     assert [job["date"] for job in deployed.queued()] == ["2026-11-20"]
 
 
+def test_invoke_of_a_disabled_account_queues_nothing_and_says_so(
+    deployed: Deployed, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN account 8, disabled in accounts.json
+    code = main(["invoke", "--stack", STACK, "--account-id", "8", "--date", "2026-11-20"])
+
+    # THEN nothing is queued, the command says why, and the exit status is 1
+    assert code == 1
+    assert out_lines(capsys) == [
+        "queued 0 job(s): none",
+        "skipped 1 account(s) that are disabled (the dispatch log says)",
+    ]
+    assert deployed.queued() == []
+
+
 # The refused invocation has no metrics to flush; Powertools warns about that, rightly.
 @pytest.mark.filterwarnings("ignore:No application metrics to publish")
 def test_invoke_of_a_day_not_over_says_why_in_one_line(
@@ -259,6 +274,11 @@ def test_a_long_archive_only_backfill_is_split_into_events_the_function_accepts(
         ("2026-08-01", "2026-10-31"),
         ("2026-11-01", "2026-11-20"),
     ]
+    lines = out_lines(capsys)
+    assert lines[0] == "2026-08-01 .. 2026-10-31:"
+    assert lines[1].startswith("queued 92 job(s): 7/2026-08-01 (archive only), ")
+    assert lines[2] == "2026-11-01 .. 2026-11-20:"
+    assert lines[3].startswith("queued 20 job(s): ")
     jobs = deployed.queued()
     expected = [date(2026, 8, 1) + timedelta(days=n) for n in range(112)]
     assert [job["date"] for job in jobs] == [day.isoformat() for day in expected]
