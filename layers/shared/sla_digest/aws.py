@@ -256,7 +256,7 @@ def job_services(settings: Settings, clients: AwsClients, *, session: Any = None
     # Imported here: the dispatch function imports this module and needs none of them.
     from sla_digest.archive.store import S3Archive
     from sla_digest.chatwoot.client import ChatwootClient
-    from sla_digest.delivery.configured import channels_for, email_only
+    from sla_digest.delivery.configured import channels_for
     from sla_digest.delivery.email import EmailChannel, SesMailer
     from sla_digest.delivery.once import IdempotencyLedger
     from sla_digest.jobs.run import JobServices
@@ -276,10 +276,9 @@ def job_services(settings: Settings, clients: AwsClients, *, session: Any = None
         ledger = IdempotencyLedger(
             settings.idempotency_table, dynamodb=clients.dynamodb, lambda_context=lambda_context
         )
-        # An account without ``channels`` (or a config model without them) has its email only.
-        configured = getattr(account, "channels", None) or email_only(account.recipients)
+        # Never empty: an account without ``channels`` has its email channel (config.py).
         return channels_for(
-            configured,
+            account.channels,
             account_id=account.account_id,
             read_secret=lambda name: read_channel_secret(name, clients=clients),
             email=email,
