@@ -192,14 +192,16 @@ def test_chatwoot_older_than_4_8_fails_on_its_version_and_its_missing_api(
 def test_a_server_without_a_version_is_not_taken_for_chatwoot(
     sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # GIVEN the sandbox as it is: no GET /api
+    # GIVEN a server in front of the sandbox whose GET /api is a plain 404, as a server
+    # that is not Chatwoot answers
     monkeypatch.setenv("CHATWOOT_API_TOKEN", sandbox.options.admin_token)
 
-    code, lines, _ = doctor(capsys, "--base-url", sandbox.base_url, "--account-id", "7")
+    with ChatwootFront(sandbox.base_url, version=None) as other:
+        code, lines, _ = doctor(capsys, "--base-url", other.base_url, "--account-id", "7")
 
     assert code == 1
     assert marked(lines, "✖") == [
-        f"GET {sandbox.base_url}/api gave no Chatwoot version (HTTP 404): is base_url the "
+        f"GET {other.base_url}/api gave no Chatwoot version (HTTP 404): is base_url the "
         "address of Chatwoot itself, such as https://app.chatwoot.com?"
     ]
 

@@ -221,12 +221,27 @@ class SandboxServer:
             if not handler.answered:  # reset on purpose, or failed before answering
                 self.stats.end(None)
 
+    def _version_document(self) -> dict[str, str]:
+        """What Chatwoot's ``GET /api`` answers: its version (always with a patch part)."""
+        version = self.options.version
+        if version.count(".") == 1:
+            version += ".0"
+        now = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+        return {
+            "version": version,
+            "timestamp": now,
+            "queue_services": "ok",
+            "data_services": "ok",
+        }
+
     @staticmethod
     def _route(path: str) -> tuple[str, str] | None:
         if match := _ROUTE_V1.match(path):
             return match.group(2), match.group(1)
         if match := _ROUTE_SUMMARY.match(path):
             return "summary", match.group(1)
+        if path in ("/api", "/api/"):
+            return "version", ""
         return None
 
     def _respond(
@@ -241,6 +256,9 @@ class SandboxServer:
             self._pause(options.latency)
             return handler.send(404, NOT_FOUND_PAGE, HTML)
         endpoint, account = route
+        if endpoint == "version":  # GET /api: no token needed, as on Chatwoot
+            self._pause(options.latency)
+            return handler.send_json(200, self._version_document())
         refusal = self._authorize(handler.headers.get("api_access_token"), account, endpoint)
         if refusal is not None:
             self._pause(options.latency)
