@@ -42,12 +42,12 @@ EVENT_NAMES: frozenset[str] = frozenset(DURATION_NAMES + COUNTED_NAMES)
 
 
 class ReportingEvent(NamedTuple):
-    """One row of ``reporting_events``, reduced to what the summary needs.
+    """One row of ``reporting_events``, reduced to what the summary and the breach list need.
 
     A named tuple rather than a dataclass: a day holds 100,000 of these, and a tuple is built
-    in a fraction of the time a dataclass's ``__init__`` takes and is immutable. Nothing more is
-    kept (no timestamps, no conversation id): every object held per event makes the parser
-    take fresh memory instead of reusing what the previous page freed.
+    in a fraction of the time a dataclass's ``__init__`` takes and is immutable. Besides the
+    figures it keeps only the conversation id and ``created_at`` (the text as received): the
+    list of conversations to act on names them, and they are objects the row already holds.
     """
 
     id: int
@@ -56,6 +56,8 @@ class ReportingEvent(NamedTuple):
     value_in_business_hours: float | None
     inbox_id: int | None
     user_id: int | None
+    conversation_id: int | None = None
+    created_at: str | None = None
 
 
 @dataclass(slots=True)
@@ -80,11 +82,18 @@ type CellKey = tuple[str, int | None, int | None]
 
 @dataclass(slots=True)
 class Columns:
-    """The kept events of one :data:`CellKey` as parallel lists, in arrival order."""
+    """The kept events of one :data:`CellKey` as parallel lists, in arrival order.
+
+    ``conversations`` and ``created`` (``created_at`` as received) are only read for the rows
+    over a target, but kept for every row: two appends of objects the row holds anyway cost
+    less than a second pass over the pages to find them again.
+    """
 
     ids: list[int] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
     hours: list[float | None] = field(default_factory=list)  # value_in_business_hours
+    conversations: list[int | None] = field(default_factory=list)  # conversation_id
+    created: list[str | None] = field(default_factory=list)  # created_at
 
 
 _by_id = attrgetter("id")
@@ -126,6 +135,8 @@ class EventSet:
         cell.ids.append(event.id)
         cell.values.append(event.value)
         cell.hours.append(event.value_in_business_hours)
+        cell.conversations.append(event.conversation_id)
+        cell.created.append(event.created_at)
 
     @property
     def kept(self) -> int:
@@ -141,9 +152,11 @@ class EventSet:
     def events(self) -> list[ReportingEvent]:
         """The kept events as records, by id: a new list each time (the cells stay the truth)."""
         records = [
-            ReportingEvent(event_id, name, value, hours, inbox_id, user_id)
+            ReportingEvent(event_id, name, value, hours, inbox_id, user_id, conversation, created)
             for (name, inbox_id, user_id), cell in self.cells.items()
-            for event_id, value, hours in zip(cell.ids, cell.values, cell.hours, strict=True)
+            for event_id, value, hours, conversation, created in zip(
+                cell.ids, cell.values, cell.hours, cell.conversations, cell.created, strict=True
+            )
         ]
         records.sort(key=_by_id)
         return records
@@ -211,11 +224,13 @@ def classify_rows(
             business = row["value_in_business_hours"]
             inbox_id = row["inbox_id"]
             user_id = row["user_id"]
+            conversation = row["conversation_id"]
         except KeyError:
             get = row.get
             row_id, name, value = get("id"), get("name"), get("value")
             created, business = get("created_at"), get("value_in_business_hours")
             inbox_id, user_id = get("inbox_id"), get("user_id")
+            conversation = get("conversation_id")
         if type(row_id) is not int:
             ignored.invalid += 1
             continue
@@ -249,6 +264,8 @@ def classify_rows(
             inbox_id = None
         if type(user_id) is not int:
             user_id = None
+        if type(conversation) is not int:
+            conversation = None
         key = (name, inbox_id, user_id)
         cell = find_cell(key)
         if cell is None:
@@ -256,4 +273,6 @@ def classify_rows(
         cell.ids.append(row_id)
         cell.values.append(value)
         cell.hours.append(business)
+        cell.conversations.append(conversation)
+        cell.created.append(created)  # a str: fromisoformat accepted it
     return result
