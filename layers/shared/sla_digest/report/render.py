@@ -38,6 +38,7 @@ __all__ = [
     "Digest",
     "clean_text",
     "format_duration",
+    "neutralise",
     "render_digest",
 ]
 
@@ -75,7 +76,7 @@ def _csv_number(value: Any, places: int = 3) -> str:
     return text or "0"
 
 
-def _neutralise(cell: str) -> str:
+def neutralise(cell: str) -> str:
     """Stop spreadsheets from running a cell as a formula (CSV injection)."""
     return "'" + cell if cell.startswith(_FORMULA_START) else cell
 
@@ -122,7 +123,7 @@ def _csv(rows: Iterable[Entity]) -> bytes:
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(_csv_header())
     for entity in rows:
-        writer.writerow([_neutralise(cell) for cell in _csv_row(entity)])
+        writer.writerow([neutralise(cell) for cell in _csv_row(entity)])
     return buffer.getvalue().encode("utf-8-sig")
 
 
