@@ -197,3 +197,14 @@ def test_the_map_survives_the_archive_and_skips_entries_of_another_shape() -> No
     # THEN the good entries are back and nothing else
     assert again == links
     assert LinkMap.from_doc(None) == LinkMap()
+
+
+def test_a_chatwoot_without_the_endpoint_is_given_up_on_after_a_few_404s() -> None:
+    # GIVEN a Chatwoot that answers 404 for every display id
+    chatwoot = FakeChatwoot({})
+    # WHEN thirty conversations are searched with a budget of 100
+    stopped = search_display_ids(chatwoot, list(range(50_000, 50_030)), LinkMap(), budget=100)
+    # THEN it stops after eight 404s in a row, saying why, instead of spending the budget
+    assert chatwoot.spent == 8
+    assert stopped is not None
+    assert stopped.startswith("Chatwoot answered 404 for 8 conversations in a row")

@@ -39,6 +39,8 @@ __all__ = ["PER_TARGET", "LinkMap", "Prober", "SearchStopped", "search_display_i
 
 PER_TARGET = 16
 """Probes one internal id may cost before the search moves on to the next."""
+NOTHING_FOUND = 8
+"""404s in a row, with no pair known at all, after which the endpoint is taken to be absent."""
 _SEEDS = 2
 
 
@@ -232,10 +234,21 @@ def search_display_ids(
     if not targets:
         return None
 
+    misses = 0
+
     def ask(display: int) -> int | None:
+        nonlocal misses
         if probe.spent >= budget:
             raise SearchStopped(f"the budget of {budget} requests was spent")
-        return _record(known, links, display, probe(display))
+        answer = probe(display)
+        revealed = _record(known, links, display, answer)
+        misses = misses + 1 if answer is None else 0
+        if misses >= NOTHING_FOUND and not known.internals:
+            raise SearchStopped(
+                f"Chatwoot answered 404 for {misses} conversations in a row and none was "
+                "found: this version may lack the per-conversation reporting events"
+            )
+        return revealed
 
     try:
         if len(known.internals) < 2:

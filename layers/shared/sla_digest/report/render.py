@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "HTML_TEMPLATE",
     "TEXT_TEMPLATE",
+    "Attachment",
     "Digest",
     "clean_text",
     "format_duration",
@@ -51,9 +52,20 @@ _ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A further CSV file sent with the digest (``breaches.csv``), UTF-8 with a byte-order mark."""
+
+    filename: str
+    data: bytes
+
+
 @dataclass(frozen=True)
 class Digest:
-    """A rendered digest; ``csv`` is UTF-8 with a byte-order mark so spreadsheets read it right."""
+    """A rendered digest; ``csv`` is UTF-8 with a byte-order mark so spreadsheets read it right.
+
+    ``attachments`` are further CSV files to send after ``csv`` (the rows over a target).
+    """
 
     subject: str
     html: str
@@ -62,6 +74,7 @@ class Digest:
     csv_filename: str
     account_id: int | None = None
     date: str | None = None
+    attachments: tuple[Attachment, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------
