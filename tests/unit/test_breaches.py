@@ -273,4 +273,7 @@ def test_a_summary_with_the_section_validates_and_reads_back_unchanged() -> None
     assert list(doc)[-5:] == ["previous", "breaches", "csat", "sla_misses", "follow_up"]
     assert doc["breaches"]["first_response"]["total"] == 5
     assert doc["csat"] is None
-    assert doc["follow_up"]["notes"][0].startswith("Links: 6 conversations over a target")
+    assert doc["follow_up"]["notes"][0] == (
+        "Links: 6 of 6 conversations over a target have none, because the budget of 0 "
+        "requests was spent."
+    )

@@ -169,7 +169,7 @@ def gather_follow_up(
         links, spent, stopped = search.links, search.requests, search.stopped
     else:
         links, spent = known if known is not None else LinkMap(), 0
-        stopped = "no request budget for links" if wanted else None
+        stopped = "the request budget for links is 0" if wanted else None
     logger.info(
         "account %d %s: %s; CSAT %s, SLA misses %s; %d link requests of %d",
         account,

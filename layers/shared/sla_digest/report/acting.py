@@ -354,10 +354,9 @@ def build_follow_up(
     linked = sum(1 for ref in refs if ref is not None and ref in displays)
     unlinked = len(refs) - linked
     if sources.link_stopped and unlinked:
-        noun = "conversation" if unlinked == 1 else "conversations"
         notes.append(
-            f"Links: {format_count(unlinked)} {noun} over a target shown without a link: "
-            f"{cut(clean_text(sources.link_stopped), 200)}."
+            f"Links: {format_count(unlinked)} of {format_count(len(refs))} conversations over "
+            f"a target have none, because {cut(clean_text(sources.link_stopped), 200)}."
         )
     csat = _csat(sources.csat, link=link, agent_names=agent_names, size=list_size, notes=notes)
     misses = _sla_misses(sources.sla, window=window, link=link, size=list_size, notes=notes)
