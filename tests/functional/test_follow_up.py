@@ -17,6 +17,8 @@ import pytest
 
 from sla_digest.archive import DayArchive, LocalArchive, verify_day
 from sla_digest.chatwoot.client import ChatwootClient, RetryPolicy
+from sla_digest.chatwoot.conversations import ROUND_WIDTH
+from sla_digest.chatwoot.links import NOTHING_FOUND
 from sla_digest.config import SlaTargets
 from sla_digest.jobs.job import DayRequest
 from sla_digest.jobs.run import Ports, run_account_day
@@ -75,7 +77,7 @@ def test_every_link_opens_the_conversation_of_its_row(sandbox: SandboxServer, tm
     rows = shown_rows(day.summary)
     linked = [row for row in rows if row["display_id"] is not None]
     # THEN each display id is the one the sandbox gives that internal conversation id
-    assert len(linked) >= len(rows) - 2
+    assert len(linked) >= 0.8 * len(rows)
     for row in linked:
         assert table.display_of(row["conversation_ref"]) == row["display_id"]
         assert row["url"] == (
@@ -134,7 +136,7 @@ def test_a_small_budget_is_never_exceeded_and_the_digest_says_so(
 
 
 @pytest.mark.parametrize(
-    ("status", "said"), [(401, "HTTP 401"), (404, "answered 404 for 8 conversations")]
+    ("status", "said"), [(401, "HTTP 401"), (404, "conversations in a row and none was found")]
 )
 def test_a_refused_per_conversation_endpoint_leaves_rows_unlinked_not_the_run_failed(
     sandbox: SandboxServer, tmp_path, status: int, said: str
@@ -149,7 +151,7 @@ def test_a_refused_per_conversation_endpoint_leaves_rows_unlinked_not_the_run_fa
     # THEN the digest is made, no row has a link, one note says why, and it stopped early
     assert all(row["url"] is None for row in shown_rows(day.summary))
     assert any(said in note for note in day.summary["follow_up"]["notes"])
-    assert sandbox.follow_up.requests["conversation_events"] <= 8
+    assert sandbox.follow_up.requests["conversation_events"] <= NOTHING_FOUND + ROUND_WIDTH
     assert "Conversations to act on" in day.result.digest.html
 
 

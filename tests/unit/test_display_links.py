@@ -8,8 +8,9 @@ must stay without one, and the request budget is a hard ceiling.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 
-from sla_digest.chatwoot.links import LinkMap, search_display_ids
+from sla_digest.chatwoot.links import LinkMap, Probed, search_display_ids
 
 
 class FakeChatwoot:
@@ -31,7 +32,10 @@ class FakeChatwoot:
     def spent(self) -> int:
         return len(self.asked)
 
-    def __call__(self, display: int) -> frozenset[int] | None:
+    def __call__(self, displays: Sequence[int]) -> Probed:
+        return Probed({display: self.answer(display) for display in displays})
+
+    def answer(self, display: int) -> frozenset[int] | None:
         self.asked.append(display)
         if display in self.blank:
             return frozenset()
@@ -208,3 +212,21 @@ def test_a_chatwoot_without_the_endpoint_is_given_up_on_after_a_few_404s() -> No
     assert chatwoot.spent == 8
     assert stopped is not None
     assert stopped.startswith("Chatwoot answered 404 for 8 conversations in a row")
+
+
+def test_rounds_of_four_questions_stay_right_and_within_the_budget() -> None:
+    # GIVEN the hand-made account and a budget of 7, not a multiple of the round's width
+    wanted = [TABLE[d] for d in (38, 2, 21, 13, 30, 9)]
+    chatwoot = FakeChatwoot(TABLE, blank=BLANK)
+    links = LinkMap()
+    # WHEN the search asks four display ids a round
+    stopped = search_display_ids(chatwoot, wanted, links, budget=7, width=4)
+    # THEN it asked seven at most, and what it found is the table's
+    assert chatwoot.spent <= 7
+    assert stopped == "the budget of 7 requests was spent"
+    assert all(TABLE[display] == internal for display, internal in links.pairs.items())
+    # AND with room enough, every wanted conversation is found as with one question a round
+    chatwoot = FakeChatwoot(TABLE, blank=BLANK)
+    links = LinkMap()
+    assert search_display_ids(chatwoot, wanted, links, budget=200, width=4) is None
+    assert {links.displays().get(i) for i in wanted} == {38, 2, 21, 13, 30, 9}

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
+from itertools import batched
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sla_digest.chatwoot.records import is_int
@@ -35,7 +36,16 @@ from sla_digest.chatwoot.records import is_int
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-__all__ = ["PER_TARGET", "LinkMap", "Prober", "SearchStopped", "search_display_ids"]
+__all__ = [
+    "NOTHING_FOUND",
+    "PER_TARGET",
+    "Answer",
+    "LinkMap",
+    "Probed",
+    "Prober",
+    "SearchStopped",
+    "search_display_ids",
+]
 
 PER_TARGET = 16
 """Probes one internal id may cost before the search moves on to the next."""
@@ -85,8 +95,20 @@ class SearchStopped(Exception):
     """The search cannot go on (budget spent, token refused, Chatwoot failing); says why."""
 
 
+type Answer = frozenset[int] | None
+"""The conversation ids of a display id's events (empty: none), ``None`` for a 404."""
+
+
+@dataclass(frozen=True, slots=True)
+class Probed:
+    """The answers to one batch of questions, and why the rest went unasked (if they did)."""
+
+    answers: dict[int, Answer]
+    stopped: str | None = None
+
+
 class Prober(Protocol):
-    """Asks Chatwoot about one display id: the conversation ids of its events, ``None`` for 404.
+    """Asks Chatwoot about display ids, a batch at a time (concurrently if it can).
 
     ``spent`` is the number of requests made so far (retries and throttled ones included).
     """
@@ -94,7 +116,7 @@ class Prober(Protocol):
     @property
     def spent(self) -> int: ...
 
-    def __call__(self, display: int) -> frozenset[int] | None: ...
+    def __call__(self, displays: Sequence[int]) -> Probed: ...
 
 
 class _Known:
@@ -189,9 +211,7 @@ def _next_probe(
     return known.nearest_free(start + stride * 2 ** min(gallops, 24), low, None), True
 
 
-def _record(
-    known: _Known, links: LinkMap, display: int, answer: frozenset[int] | None
-) -> int | None:
+def _record(known: _Known, links: LinkMap, display: int, answer: Answer) -> int | None:
     """Keep an answer; the internal id it revealed, if it revealed exactly one."""
     known.mark(display)
     if answer is None:
@@ -213,6 +233,18 @@ def _record(
     return internal
 
 
+@dataclass(slots=True)
+class _Target:
+    """One wanted internal id and where its search stands."""
+
+    internal: int
+    tries: int = 0
+    gallops: int = 0
+    halve: bool = False
+    soft_end: int | None = None
+    done: bool = False
+
+
 def search_display_ids(
     probe: Prober,
     wanted: Sequence[int],
@@ -221,63 +253,105 @@ def search_display_ids(
     budget: int,
     hints: Iterable[int] = (),
     per_target: int = PER_TARGET,
+    width: int = 1,
 ) -> str | None:
     """Learn the display ids of ``wanted`` (in priority order) into ``links``.
 
-    Stops before ``probe.spent`` would pass ``budget``. ``hints`` are display ids known to
-    exist (CSAT responses, missed SLAs): with fewer than two pairs known, the highest and the
-    lowest are asked first to learn the ids' spacing. Returns why the search ended early, or
-    ``None`` when every wanted id was found or given up on.
+    The search goes in rounds: in each, the first ``width`` wanted ids still open each name
+    their next display id, and the prober asks them together (concurrently over HTTP), so the
+    time it takes is a few round trips, not one per request. It never asks for more than
+    ``budget - probe.spent``. ``hints`` are display ids known to exist (CSAT responses,
+    missed SLAs): with fewer than two pairs known, the highest and the lowest are asked first
+    to learn the ids' spacing. Returns why the search ended early, or ``None`` when every
+    wanted id was found or given up on.
     """
     known = _Known(links)
-    targets = [t for t in dict.fromkeys(wanted) if known.bracket(t)[2] is None]
+    targets = [_Target(t) for t in dict.fromkeys(wanted) if known.bracket(t)[2] is None]
     if not targets:
         return None
-
     misses = 0
 
-    def ask(display: int) -> int | None:
+    def ask(displays: list[int]) -> dict[int, int | None]:
+        """Ask about ``displays`` (within the budget); what each revealed."""
         nonlocal misses
-        if probe.spent >= budget:
+        room = budget - probe.spent
+        if room <= 0:
             raise SearchStopped(f"the budget of {budget} requests was spent")
-        answer = probe(display)
-        revealed = _record(known, links, display, answer)
-        misses = misses + 1 if answer is None else 0
+        probed = probe(displays[:room])
+        revealed = {}
+        for display in displays:
+            if display in probed.answers:
+                answer = probed.answers[display]
+                revealed[display] = _record(known, links, display, answer)
+                misses = misses + 1 if answer is None else 0
         if misses >= NOTHING_FOUND and not known.internals:
             raise SearchStopped(
                 f"Chatwoot answered 404 for {misses} conversations in a row and none was "
                 "found: this version may lack the per-conversation reporting events"
             )
+        if probed.stopped:
+            raise SearchStopped(probed.stopped)
         return revealed
 
     try:
         if len(known.internals) < 2:
             seeds = sorted({h for h in hints if h > 0} - set(known.probed))
-            for seed in dict.fromkeys([*seeds[-1:], *seeds[:1]][:_SEEDS]):
-                ask(seed)
-        for target in targets:
-            soft_end: int | None = None
-            gallops = 0
-            halve = False
-            for tries in range(per_target):
-                if known.bracket(target)[2] is not None:
-                    break
-                display, galloping = _next_probe(
-                    known, target, halve=halve, gallops=gallops, soft_end=soft_end
-                )
-                if display is None:
-                    break
-                revealed = ask(display)
-                above_all = known.bracket(target)[1] is None
-                # Galloping doubles its stride for as long as it stays below the target.
-                gallops = gallops + 1 if galloping and above_all else 0
-                # Every third probe bisects: interpolation alone can creep along skewed ids.
-                halve = tries >= 3 and tries % 3 == 0
-                # A dead id above every pair is perhaps the end of the ids: it becomes the
-                # end when lower than the last one, or when galloping past that one.
-                dead = revealed is None and above_all
-                if dead and (galloping or soft_end is None or display < soft_end):
-                    soft_end = display
+            for chunk in batched(
+                dict.fromkeys([*seeds[-1:], *seeds[:1]][:_SEEDS]), width, strict=False
+            ):
+                ask(list(chunk))
+        while True:
+            batch = _round(known, targets, per_target=per_target, width=width)
+            if not batch:
+                return None
+            revealed = ask(list(batch))
+            for display, (target, galloping) in batch.items():
+                if display in revealed:
+                    _advance(known, target, display, revealed[display], galloping)
     except SearchStopped as stopped:
         return str(stopped)
-    return None
+
+
+def _round(
+    known: _Known, targets: list[_Target], *, per_target: int, width: int
+) -> dict[int, tuple[_Target, bool]]:
+    """The next display id of each of the first ``width`` open targets (one asker each)."""
+    batch: dict[int, tuple[_Target, bool]] = {}
+    for target in targets:
+        if len(batch) >= width:
+            break
+        if target.done:
+            continue
+        if target.tries >= per_target or known.bracket(target.internal)[2] is not None:
+            target.done = True
+            continue
+        display, galloping = _next_probe(
+            known,
+            target.internal,
+            halve=target.halve,
+            gallops=target.gallops,
+            soft_end=target.soft_end,
+        )
+        if display is None:
+            target.done = True
+        elif display not in batch:
+            batch[display] = (target, galloping)
+    return batch
+
+
+def _advance(
+    known: _Known, target: _Target, display: int, revealed: int | None, galloping: bool
+) -> None:
+    """Update ``target``'s search with the answer about ``display``."""
+    tries = target.tries
+    target.tries += 1
+    above_all = known.bracket(target.internal)[1] is None
+    # Galloping doubles its stride for as long as it stays below the target.
+    target.gallops = target.gallops + 1 if galloping and above_all else 0
+    # Every third probe bisects: interpolation alone can creep along skewed ids.
+    target.halve = tries >= 3 and tries % 3 == 0
+    # A dead id above every pair is perhaps the end of the ids: it becomes the end when lower
+    # than the last one, or when galloping past that one.
+    dead = revealed is None and above_all
+    if dead and (galloping or target.soft_end is None or display < target.soft_end):
+        target.soft_end = display

@@ -30,6 +30,7 @@ from sla_digest.report.breaches import (
     link_priority,
     select_breaches,
 )
+from sla_digest.report.measure import measure
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from sla_digest.config import SlaTargets
     from sla_digest.jobs.job import DayRequest
     from sla_digest.report.follow_up import FollowUp
+    from sla_digest.report.measure import Scopes
     from sla_digest.report.render import Attachment
     from sla_digest.window import Window
 
@@ -87,10 +89,12 @@ def cached_links(archive: DayArchive) -> LinkMap | None:
 
 @dataclass(frozen=True, slots=True)
 class FollowUpStep:
-    """What the step gathered: the rows over target and the archived :class:`Sources`."""
+    """What the step gathered: the rows over target and the archived :class:`Sources`, and
+    the day measured on the way (``scopes``, for ``build_summary``)."""
 
     breaches: Mapping[str, list[Breach]]
     sources: Sources
+    scopes: Scopes
 
     def resources(self) -> dict[str, bytes]:
         return self.sources.resources()
@@ -156,7 +160,9 @@ def gather_follow_up(
     csat = _read(client.csat(account, window))
     sla = _read(client.applied_slas(account, window))
     hours = {i: box.working_hours_enabled for i, box in context.inboxes.items()}
-    breaches = select_breaches(events, targets, hours)
+    # One pass over the day's cells both measures it and notes the rows over target.
+    scopes = measure(events, targets, hours, over_target=True)
+    breaches = select_breaches(events, targets, hours, over=scopes.over)
     wanted = link_priority(breaches, request.breach_list_size)
     if wanted and request.link_request_budget > 0:
         search = client.resolve_display_ids(
@@ -189,4 +195,4 @@ def gather_follow_up(
         link_budget=request.link_request_budget,
         link_stopped=stopped,
     )
-    return FollowUpStep(breaches=breaches, sources=sources)
+    return FollowUpStep(breaches=breaches, sources=sources, scopes=scopes)

@@ -211,6 +211,7 @@ def run_account_day(
         previous=previous,
         generated_at=current,
         follow_up=follow_up.section(request, window, context),
+        scopes=follow_up.scopes,
     )
     document = summary.to_dict()
     validate_summary(document)

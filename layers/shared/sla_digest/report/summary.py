@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from sla_digest.chatwoot.events import EventSet
     from sla_digest.config import SlaTargets
-    from sla_digest.report.measure import Rows, Scope
+    from sla_digest.report.measure import Rows, Scope, Scopes
 
 __all__ = [
     "NO_ID",
@@ -428,6 +428,7 @@ def build_summary(
     previous: Previous | Mapping[str, Any] | None,
     generated_at: datetime,
     follow_up: FollowUp | None = None,
+    scopes: Scopes | None = None,
 ) -> Summary:
     """The summary (schema_version 1) of one account-day.
 
@@ -436,11 +437,13 @@ def build_summary(
     agents missing from the name maps (deleted, departed) still get their rows, with ``name``
     null. On the business-hours basis an inbox counts as having working hours unless
     ``inbox_working_hours`` says it has none. ``follow_up`` is the "conversations to act on"
-    section (:func:`sla_digest.report.acting.build_follow_up`), when it was made.
+    section (:func:`sla_digest.report.acting.build_follow_up`), when it was made; ``scopes``
+    is ``measure``'s result for these events and targets when the caller has it already.
     """
     kept = events.kept
     stamp = utc_text(generated_at, name="generated_at")
-    scopes = measure(events, targets, inbox_working_hours)
+    if scopes is None:
+        scopes = measure(events, targets, inbox_working_hours)
     summary = Summary(
         account_id=account_id,
         account_name=account_name,
