@@ -18,7 +18,14 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sla_digest.chatwoot.listing import Listing, PageRows, epoch_seconds, fetch_pages, get_optional
+from sla_digest.chatwoot.listing import (
+    PER_PAGE,
+    Listing,
+    PageRows,
+    epoch_seconds,
+    fetch_pages,
+    get_optional,
+)
 from sla_digest.chatwoot.records import BadBody, clean_text, is_int
 from sla_digest.exceptions import ChatwootError
 
@@ -142,10 +149,23 @@ def parse_csat_metrics(body: bytes) -> CsatMetrics:
 def fetch_csat(transport: Transport, run: RunState, account_id: int, window: Window) -> Listing:
     """The window's CSAT pages and the metrics body (in ``extra``); never raises for an answer.
 
-    The metrics are optional on their own: a Chatwoot that lists responses but cannot count
-    surveys sent still gives the responses.
+    The metrics come first: their ``total_count`` says how many pages the list has, so those
+    are asked for together. They are optional on their own: a Chatwoot that lists responses
+    but cannot count surveys sent still gives the responses.
     """
     params: dict[str, int | str] = {"since": window.since, "until": window.until}
+    extra: bytes | None = None
+    expected: int | None = None
+    try:
+        answer = get_optional(
+            transport, run, account_id, METRICS_PATH, params, "CSAT metrics", parse_csat_metrics
+        )
+    except ChatwootError:
+        answer = None  # the responses stand on their own; the rate is left out
+    if answer is not None:
+        extra = answer[0]
+        total = answer[1].total
+        expected = None if total is None else max(1, -(-total // PER_PAGE))
     listing = fetch_pages(
         transport,
         run,
@@ -155,17 +175,10 @@ def fetch_csat(transport: Transport, run: RunState, account_id: int, window: Win
         parse_csat_page,
         what="CSAT responses",
         max_pages=MAX_PAGES,
+        expected_pages=expected,
     )
     if listing.status != "ok":
         return listing
-    extra: bytes | None = None
-    try:
-        answer = get_optional(
-            transport, run, account_id, METRICS_PATH, params, "CSAT metrics", parse_csat_metrics
-        )
-        extra = None if answer is None else answer[0]
-    except ChatwootError:
-        extra = None  # the responses stand on their own; the rate is left out
     return Listing(
         "ok",
         pages=listing.pages,

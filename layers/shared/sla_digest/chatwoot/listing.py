@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal, cast
@@ -119,39 +120,35 @@ def fetch_pages(
     *,
     what: str,
     max_pages: int,
+    expected_pages: int | None = None,
 ) -> Listing:
-    """Every page of a list endpoint (see the module docstring); never raises for an answer."""
-    pages: list[bytes] = []
-    seen: set[int] = set()
-    truncated = False
+    """Every page of a list endpoint (see the module docstring); never raises for an answer.
+
+    When the number of pages is known (``expected_pages``, or page 1's own count), the rest
+    are asked for together, as many at a time as the transport allows in flight; otherwise
+    one after another until a short page.
+    """
     try:
-        number = 0
-        while True:
-            number += 1
-            if number > max_pages:
-                truncated = True
-                break
-            answer = get_optional(
-                transport, run, account_id, path, {**params, "page": number}, what, parse
+        answer = get_optional(transport, run, account_id, path, {**params, "page": 1}, what, parse)
+        if answer is None:
+            return Listing(
+                "absent",
+                detail=f"Chatwoot has no {what} endpoint (HTTP 404)",
+                requests=run.stats.requests,
             )
-            if answer is None:
-                if number == 1:
-                    return Listing(
-                        "absent",
-                        detail=f"Chatwoot has no {what} endpoint (HTTP 404)",
-                        requests=run.stats.requests,
-                    )
-                break
-            body, rows = answer
-            fresh = [row_id for row_id in rows.ids if row_id not in seen]
-            if rows.ids and not fresh:
-                break  # the same rows again: the server does not page
-            pages.append(body)
-            seen.update(rows.ids)
-            if len(rows.ids) < PER_PAGE:
-                break
-            if rows.total_pages is not None and number >= rows.total_pages:
-                break
+        body, rows = answer
+        total = rows.total_pages if rows.total_pages is not None else expected_pages
+        if len(rows.ids) < PER_PAGE:
+            pages, truncated = [body], False
+        elif total is not None:
+            pages, truncated = _pages_at_once(
+                transport, run, account_id, path, params, parse, what, body, min(total, max_pages)
+            )
+            truncated = total > max_pages
+        else:
+            pages, truncated = _pages_in_turn(
+                transport, run, account_id, path, params, parse, what, answer, max_pages
+            )
     except AuthenticationError as exc:
         return Listing("forbidden", detail=str(exc), requests=run.stats.requests)
     except ChatwootError as exc:
@@ -160,3 +157,60 @@ def fetch_pages(
     if truncated:
         logger.warning("account %d: %s stopped after %d pages", account_id, what, max_pages)
     return Listing("ok", pages=tuple(pages), requests=run.stats.requests, truncated=truncated)
+
+
+def _pages_at_once(
+    transport: Transport,
+    run: RunState,
+    account_id: int,
+    path: str,
+    params: Params,
+    parse: Callable[[bytes], PageRows],
+    what: str,
+    first: bytes,
+    last: int,
+) -> tuple[list[bytes], bool]:
+    """Pages 2..``last`` together; a page past the end (empty, or 404) is left out."""
+    if last <= 1:
+        return [first], False
+
+    def one(number: int) -> bytes | None:
+        got = get_optional(
+            transport, run, account_id, path, {**params, "page": number}, what, parse
+        )
+        return None if got is None or not got[1].ids else got[0]
+
+    workers = min(transport.concurrency, last - 1)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chatwoot-list") as pool:
+        bodies = list(pool.map(one, range(2, last + 1)))
+    return [first, *(body for body in bodies if body is not None)], False
+
+
+def _pages_in_turn(
+    transport: Transport,
+    run: RunState,
+    account_id: int,
+    path: str,
+    params: Params,
+    parse: Callable[[bytes], PageRows],
+    what: str,
+    first: tuple[bytes, PageRows],
+    max_pages: int,
+) -> tuple[list[bytes], bool]:
+    """Page after page until a short one, one that repeats rows, or ``max_pages``."""
+    pages = [first[0]]
+    seen = set(first[1].ids)
+    for number in range(2, max_pages + 1):
+        answer = get_optional(
+            transport, run, account_id, path, {**params, "page": number}, what, parse
+        )
+        if answer is None:
+            return pages, False
+        body, rows = answer
+        if rows.ids and not any(row_id not in seen for row_id in rows.ids):
+            return pages, False  # the same rows again: the server does not page
+        pages.append(body)
+        seen.update(rows.ids)
+        if len(rows.ids) < PER_PAGE:
+            return pages, False
+    return pages, True

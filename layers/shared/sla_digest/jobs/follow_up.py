@@ -14,6 +14,7 @@ the run: an endpoint that is missing or forbidden becomes a note in the digest.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -157,12 +158,15 @@ def gather_follow_up(
 ) -> FollowUpStep:
     """Read CSAT and missed SLAs, select the rows over target and find their links."""
     account = request.account_id
-    csat = _read(client.csat(account, window))
-    sla = _read(client.applied_slas(account, window))
     hours = {i: box.working_hours_enabled for i, box in context.inboxes.items()}
-    # One pass over the day's cells both measures it and notes the rows over target.
-    scopes = measure(events, targets, hours, over_target=True)
-    breaches = select_breaches(events, targets, hours, over=scopes.over)
+    # CSAT and missed SLAs are read on two threads while this one measures the day: one
+    # pass over its cells both measures it and notes the rows over target.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="follow-up") as pool:
+        reading_csat = pool.submit(client.csat, account, window)
+        reading_sla = pool.submit(client.applied_slas, account, window)
+        scopes = measure(events, targets, hours, over_target=True)
+        breaches = select_breaches(events, targets, hours, over=scopes.over)
+        csat, sla = _read(reading_csat.result()), _read(reading_sla.result())
     wanted = link_priority(breaches, request.breach_list_size)
     if wanted and request.link_request_budget > 0:
         search = client.resolve_display_ids(
