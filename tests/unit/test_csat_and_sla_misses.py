@@ -187,3 +187,32 @@ def test_sources_survive_the_archive_as_resources() -> None:
     assert again == sources
     assert sorted(resources) == ["csat_00001", "csat_00002", "csat_metrics", "follow_up"]
     assert Sources.from_resources({}) is None
+
+
+def test_a_periods_sources_pool_its_days_pages_links_and_surveys() -> None:
+    # GIVEN two archived days: the same response on both days' pages, 20 and 15 surveys sent,
+    # and each day's link map knowing a different conversation
+    monday = Sources(
+        csat=csat_read([response(1, 5), response(2, 1)], sent=20),
+        sla=SourceRead(status="ok", pages=()),
+        links=LinkMap(pairs={12: 38_001}),
+        link_requests=4,
+        link_budget=100,
+    )
+    tuesday = Sources(
+        csat=csat_read([response(2, 1), response(3, 4)], sent=15),
+        sla=SourceRead(status="ok", pages=()),
+        links=LinkMap(pairs={14: 38_002}, missing={13}),
+        link_requests=2,
+        link_budget=100,
+    )
+    # WHEN the week's section is built from both
+    week = Sources.merged([monday, tuesday])
+    built = section(week)
+    # THEN three distinct responses over 35 surveys, both days' links, the requests added up
+    assert (built.csat.responses, built.csat.satisfied, built.csat.sent) == (3, 2, 35)
+    assert week.links.displays() == {38_001: 12, 38_002: 14}
+    assert (week.link_requests, week.link_budget) == (6, 200)
+    # AND a day whose CSAT was forbidden makes the week's CSAT say so instead of undercounting
+    forbidden = Sources(csat=SourceRead(status="forbidden"))
+    assert section(Sources.merged([monday, forbidden])).csat is None

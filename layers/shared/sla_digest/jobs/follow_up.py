@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from sla_digest.report.render import Attachment
     from sla_digest.window import Window
 
-__all__ = ["FollowUpStep", "cached_links", "gather_follow_up"]
+__all__ = ["FollowUpStep", "archived_sources", "cached_links", "gather_follow_up"]
 
 logger = logging.getLogger(__name__)
 
@@ -75,13 +75,20 @@ def _hints(csat: SourceRead, sla: SourceRead) -> list[int]:
     return sorted(found)
 
 
+def archived_sources(archive: DayArchive) -> Sources | None:
+    """What a finished day archived for its conversations to act on (``None``: nothing).
+
+    A weekly or monthly report pools its days' with :meth:`Sources.merged`, so it asks
+    Chatwoot for nothing again.
+    """
+    manifest = archive.manifest()
+    return None if manifest is None else Sources.from_resources(archive.resources(manifest))
+
+
 def cached_links(archive: DayArchive) -> LinkMap | None:
     """The display ids an earlier finished run of this day learned (read before it is re-run)."""
     try:
-        manifest = archive.manifest()
-        if manifest is None:
-            return None
-        sources = Sources.from_resources(archive.resources(manifest))
+        sources = archived_sources(archive)
     except (ArchiveError, BadBody) as exc:
         logger.info("no usable links from the earlier run of this day: %s", exc)
         return None

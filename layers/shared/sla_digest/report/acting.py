@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sla_digest.chatwoot.applied_slas import MISS_TYPES, read_applied_slas
 from sla_digest.chatwoot.csat import parse_csat_metrics, read_responses
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
     from sla_digest.chatwoot.csat import CsatResponse
     from sla_digest.report.breaches import Breach
-    from sla_digest.window import Window
+
 
 __all__ = [
     "CSAT_RANGE",
@@ -48,6 +48,7 @@ __all__ = [
     "SOURCES_RESOURCE",
     "SourceRead",
     "Sources",
+    "Span",
     "build_follow_up",
     "conversation_link",
 ]
@@ -59,6 +60,15 @@ FEEDBACK_LIMIT = 500
 """Characters of a low rating's feedback kept in the summary."""
 _NO_ID = "none"
 _TYPE_ORDER = {kind: at for at, kind in enumerate(MISS_TYPES)}
+
+
+class Span(Protocol):
+    """A report's ``[since, until)`` in epoch seconds: a day's window or a period's."""
+
+    @property
+    def since(self) -> int: ...
+    @property
+    def until(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +125,32 @@ class Sources:
         return bodies
 
     @classmethod
+    def merged(cls, days: Sequence[Sources]) -> Sources:
+        """The sources of a period from those of its days (a weekly or monthly report).
+
+        Pages are pooled (a response or missed SLA on two days' pages is read once), surveys
+        sent are added up, and what any day learned about display ids serves every day. A
+        read that failed on some day makes the period's read that day's status: the figures
+        would otherwise be partial without saying so.
+        """
+        csat = _merged_reads([day.csat for day in days], metrics=True)
+        sla = _merged_reads([day.sla for day in days], metrics=False)
+        links = LinkMap()
+        for day in days:
+            links.pairs.update(day.links.pairs)
+            links.blank |= day.links.blank
+            links.missing |= day.links.missing
+        stopped = [day.link_stopped for day in days if day.link_stopped]
+        return cls(
+            csat=csat,
+            sla=sla,
+            links=links,
+            link_requests=sum(day.link_requests for day in days),
+            link_budget=sum(day.link_budget for day in days),
+            link_stopped=stopped[-1] if stopped else None,
+        )
+
+    @classmethod
     def from_resources(cls, bodies: Mapping[str, bytes]) -> Sources | None:
         """Read back :meth:`resources`; ``None`` when the day has no record of them."""
         raw = bodies.get(SOURCES_RESOURCE)
@@ -152,6 +188,29 @@ class Sources:
             link_budget=budget if is_int(budget) else 0,
             link_stopped=stopped if isinstance(stopped, str) else None,
         )
+
+
+def _merged_reads(reads: Sequence[SourceRead], *, metrics: bool) -> SourceRead:
+    if not reads:
+        return SourceRead()
+    failed = next((read for read in reads if read.status != "ok"), None)
+    if failed is not None:
+        return failed
+    extra = None
+    if metrics and all(read.extra is not None for read in reads):
+        try:
+            sent = [parse_csat_metrics(read.extra).sent for read in reads if read.extra]
+        except BadBody:
+            sent = [None]
+        if None not in sent:
+            total = sum(count for count in sent if count is not None)
+            extra = json.dumps({"total_sent_messages_count": total}).encode()
+    return SourceRead(
+        status="ok",
+        pages=tuple(page for read in reads for page in read.pages),
+        extra=extra,
+        truncated=any(read.truncated for read in reads),
+    )
 
 
 def _object(value: object) -> dict[str, Any]:
@@ -293,7 +352,7 @@ def _csat(
 def _sla_misses(
     read: SourceRead,
     *,
-    window: Window,
+    window: Span,
     link: Callable[[int | None], str | None],
     size: int,
     notes: list[str],
@@ -342,7 +401,7 @@ def build_follow_up(
     list_size: int,
     base_url: str,
     account_id: int,
-    window: Window,
+    window: Span,
     agent_names: Mapping[int, str],
 ) -> FollowUp:
     """The section of one account-day (or period) from its breaches and :class:`Sources`."""
