@@ -7,6 +7,7 @@ the code under test.
 
 from __future__ import annotations
 
+import csv
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -272,3 +273,38 @@ def test_the_run_line_prints_the_extra_requests_within_the_budget(
     assert code == 0
     assert f"; {asked} extra requests for links (budget 100)" in line
     assert asked <= 100
+
+
+def test_verify_rebuilds_the_section_and_names_what_was_changed(
+    sandbox: SandboxServer, tmp_path
+) -> None:
+    # GIVEN a finished day whose summary is edited afterwards: one breach fewer, a link moved
+    day = run_day(sandbox, tmp_path / "day")
+    path = tmp_path / "day" / "summary.json"
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    doc["breaches"]["reply_time"]["total"] -= 1
+    worst = doc["breaches"]["first_response"]["worst"][0]
+    worst["display_id"] = 1
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    # WHEN the day is verified
+    problems = verify_day(day.archive)
+    # THEN both edits are named against what the archived pages give
+    assert any(p.startswith("summary mismatch: breaches.reply_time.total") for p in problems)
+    assert any("breaches.first_response.worst" in p and "display_id" in p for p in problems)
+
+
+def test_names_in_breaches_csv_stay_one_cell_and_never_a_formula(
+    sandbox: SandboxServer, tmp_path
+) -> None:
+    # GIVEN agents whose names hold a formula and a line break (renamed in Chatwoot)
+    for agent in sandbox.dataset.agents:
+        agent["name"] = agent["available_name"] = f'=HYPERLINK("x")\r\n{agent["id"]}'
+    # WHEN the day is run
+    run_day(sandbox, tmp_path / "day")
+    text = (tmp_path / "day" / "breaches.csv").read_text(encoding="utf-8-sig")
+    rows = list(csv.reader(text.splitlines()))
+    # THEN every line is one row of nine cells, and no agent cell starts like a formula
+    assert {len(row) for row in rows} == {9}
+    agents = [row[4] for row in rows[1:]]
+    assert any(cell.startswith("'=HYPERLINK") for cell in agents)
+    assert not any(cell.startswith("=") for cell in agents)
