@@ -124,9 +124,16 @@ def _headline(result: RunResult) -> str:
 
     source = result.summary.source
     complete = "" if source.complete else f" — INCOMPLETE: {source.missing} rows missing"
+    follow_up = result.summary.follow_up
+    links = (
+        ""
+        if follow_up is None
+        else f"; {follow_up.links.requests} extra requests for links "
+        f"(budget {follow_up.links.budget})"
+    )
     return (
         f"{source.events} events in {source.pages} pages; "
-        f"{headline(result.summary.overall.metrics[HEADLINE])}{complete}"
+        f"{headline(result.summary.overall.metrics[HEADLINE])}{links}{complete}"
     )
 
 
@@ -383,6 +390,9 @@ def _cmd_render(args: argparse.Namespace) -> int:
     (out / "digest.html").write_text(digest.html, encoding="utf-8")
     (out / "digest.txt").write_text(digest.text, encoding="utf-8")
     (out / digest.csv_filename).write_bytes(digest.csv)
+    breaches = day.attachment("breaches.csv")
+    if breaches is not None:
+        (out / "breaches.csv").write_bytes(breaches)
     _say(f"{label}: digest re-rendered from the archive into {out}")
     return 0
 

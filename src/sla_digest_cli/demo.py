@@ -238,11 +238,16 @@ def _pipeline(
             say(f"verify: {day}: {problem}")
         verified += not problems
     latest = f"account_id={options.account_id}/date={options.day}"
-    for name in ("digest.html", "digest.txt"):
+    for name in ("digest.html", "digest.txt", "breaches.csv"):
         (out / name).write_bytes((archive_dir / "digests" / latest / name).read_bytes())
-    (out / "summary.json").write_bytes(
-        (archive_dir / "summaries" / latest / "summary.json").read_bytes()
-    )
+    summary = (archive_dir / "summaries" / latest / "summary.json").read_bytes()
+    (out / "summary.json").write_bytes(summary)
+    links = json.loads(summary).get("follow_up", {}).get("links")
+    if links:
+        say(
+            f"links: {links['linked']} conversations over a target linked with "
+            f"{links['requests']} of {links['budget']} extra requests"
+        )
     return DemoResult(
         sent=sent, duplicates_suppressed=int(again.status != "sent"), verified_days=verified
     )

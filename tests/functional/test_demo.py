@@ -24,10 +24,12 @@ def test_the_demo_sends_two_digests_once_each_and_verifies_the_archive(
     assert "2 digest(s) sent, 1 duplicate delivery suppressed, 2 archived day(s) verified" in report
     emails = sorted((out / "outbox").glob("*.eml"))
     assert len(emails) == 2
-    # AND each email is a complete digest: text, HTML and the CSV attachment
+    # AND each email is a complete digest: text, HTML, the CSV and the breaches CSV
     message = email.message_from_bytes(emails[-1].read_bytes(), policy=policy.default)
     kinds = sorted(part.get_content_type() for part in message.walk() if not part.is_multipart())
-    assert kinds == ["text/csv", "text/html", "text/plain"]
+    assert kinds == ["text/csv", "text/csv", "text/html", "text/plain"]
+    names = [part.get_filename() for part in message.iter_attachments()]
+    assert names[1:] == ["breaches.csv"]
     # AND the second day's summary carries the first as its trend, with the policy's targets
     summary = json.loads((out / "summary.json").read_text())
     assert summary["previous"]["date"] == "2026-11-19"

@@ -311,3 +311,36 @@ def test_a_delivering_job_after_an_archive_only_one_sends_the_archived_day_once(
     assert emails_sent(deployed) == 1
     assert sandbox.stats.snapshot()["requests"] == requests_before
     assert f"digests/{DAY_KEYS}/delivery.json" in archived_keys(deployed)
+
+
+def test_a_retried_send_of_an_archived_day_still_attaches_breaches_csv(
+    deployed: Any,
+    sandbox: SandboxServer,
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: Any,
+    sample_event: Callable[[str], Any],
+) -> None:
+    # GIVEN a day fully archived whose email was rejected (the sender not verified yet)
+    import email
+    from email import policy
+
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+
+    deployed["ses"].delete_identity(Identity=SENDER)
+    event = sample_event("digest-job.json")
+    with pytest.raises(BatchProcessingError):  # every record of the batch failed
+        load_handler("digest").lambda_handler(event, lambda_context)
+    assert f"digests/{DAY_KEYS}/breaches.csv" in archived_keys(deployed)
+    # WHEN the sender is verified and the job is retried
+    deployed["ses"].verify_email_identity(EmailAddress=SENDER)
+    asked = sandbox.stats.snapshot()["requests"]
+    again = load_handler("digest").lambda_handler(event, lambda_context)
+    # THEN Chatwoot is not asked again and the email carries both CSV files
+    assert again == {"batchItemFailures": []}
+    assert sandbox.stats.snapshot()["requests"] == asked
+    (sent,) = ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages
+    message = email.message_from_string(sent.raw_data, policy=policy.default)
+    names = [part.get_filename() for part in message.iter_attachments()]
+    assert names == ["sla-digest-7-2026-11-20.csv", "breaches.csv"]

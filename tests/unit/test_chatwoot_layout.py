@@ -15,7 +15,14 @@ import sla_digest.chatwoot as chatwoot
 
 PACKAGE = Path(chatwoot.__file__).parent
 # Modules that use the transport from outside it: neither may touch its private parts.
-TRANSPORT_USERS = ["paging.py", "client.py"]
+TRANSPORT_USERS = [
+    "paging.py",
+    "client.py",
+    "listing.py",
+    "csat.py",
+    "applied_slas.py",
+    "conversations.py",
+]
 
 
 def private_reaches(source: str) -> list[str]:
@@ -75,6 +82,22 @@ def test_importing_the_events_module_loads_neither_requests_nor_the_client() -> 
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )
     # THEN nothing of the fetch path was loaded with it
+    assert json.loads(done.stdout) == []
+
+
+def test_reading_archived_links_csat_and_sla_misses_loads_no_fetch_path() -> None:
+    # GIVEN a fresh interpreter  WHEN it imports what verify and render read archived bodies with
+    probe = (
+        "import json, sys\n"
+        "import sla_digest.chatwoot.links, sla_digest.chatwoot.csat\n"
+        "import sla_digest.chatwoot.applied_slas\n"
+        "watched = ['requests', 'sla_digest.chatwoot.transport']\n"
+        "print(json.dumps([name for name in watched if name in sys.modules]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    # THEN neither requests nor the transport came with them
     assert json.loads(done.stdout) == []
 
 

@@ -156,3 +156,30 @@ def test_repeats_collect_the_created_at_text_of_rows_met_again() -> None:
     # THEN only the text timestamp is collected (a list cannot be placed, nor hashed)
     assert repeats == {"2026-11-20T11:00:00.000Z"}
     assert events.unique_rows == 3
+
+
+def test_kept_rows_keep_their_conversation_id_and_created_at_as_received() -> None:
+    # GIVEN rows with an internal conversation id, one null and one that is not a number
+    rows = [
+        row(1, created_at="2026-11-20T09:00:00.000Z"),
+        row(2, conversation_id=None, created_at="2026-11-20T10:00:00+00:00"),
+        row(3, conversation_id="17"),
+    ]
+    # WHEN they are classified
+    events = classify_rows(rows, WINDOW).events
+    # THEN the breach list can name each row's conversation; a non-integer id is no id
+    assert [(e.id, e.conversation_id) for e in events] == [(1, 3), (2, None), (3, None)]
+    assert [e.created_at for e in events][:2] == [
+        "2026-11-20T09:00:00.000Z",
+        "2026-11-20T10:00:00+00:00",
+    ]
+
+
+def test_a_row_without_a_conversation_key_is_still_kept() -> None:
+    # GIVEN a row lacking the conversation_id key altogether
+    bare = row(1)
+    del bare["conversation_id"]
+    # WHEN it is classified
+    events = classify_rows([bare], WINDOW).events
+    # THEN it counts, with no conversation to link to
+    assert [(e.id, e.conversation_id) for e in events] == [(1, None)]

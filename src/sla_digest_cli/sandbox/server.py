@@ -33,6 +33,8 @@ from sla_digest_cli.sandbox.faults import (
     RateLimiter,
     send_fault,
 )
+from sla_digest_cli.sandbox.follow_up import ENDPOINTS as FOLLOW_UP_ENDPOINTS
+from sla_digest_cli.sandbox.follow_up import FollowUpEndpoints, follow_up_route
 from sla_digest_cli.sandbox.hostile import answer_page, send_huge_agents
 from sla_digest_cli.sandbox.httpd import (
     HTML,
@@ -74,7 +76,7 @@ _ROUTE_V1 = re.compile(
     r"(?:\.json)?/?$"
 )
 _ROUTE_SUMMARY = re.compile(r"^/api/v2/accounts/([^/]+)/reports/summary(?:\.json)?/?$")
-_ADMIN_ONLY = frozenset({"reporting_events", "summary"})
+_ADMIN_ONLY = frozenset({"reporting_events", "summary", *FOLLOW_UP_ENDPOINTS})
 
 
 class SandboxServer:
@@ -98,6 +100,8 @@ class SandboxServer:
         self.dataset.view()
         self.stats = SandboxStats()
         self.on_reporting_request: Callable[[int], None] | None = None
+        # Per-conversation events, CSAT and missed SLAs (sandbox.follow_up).
+        self.follow_up = FollowUpEndpoints(lambda: self.dataset, self.options, self._pause)
         self._host = host
         self._port = port
         self._httpd: SandboxHTTPServer | None = None
@@ -242,7 +246,7 @@ class SandboxServer:
             return "summary", match.group(1)
         if path in ("/api", "/api/"):
             return "version", ""
-        return None
+        return follow_up_route(path)
 
     def _respond(
         self, handler: Handler, route: tuple[str, str] | None, query: dict[str, str]
@@ -265,6 +269,8 @@ class SandboxServer:
             return handler.send_json(refusal[0], {"error": refusal[1]})
         if endpoint == "reporting_events":
             return self._reporting_events(handler, query)
+        if endpoint in FOLLOW_UP_ENDPOINTS:
+            return self.follow_up.answer(handler, endpoint, query)
         self._pause(options.latency)
         dataset = self.dataset
         if endpoint == "agents":

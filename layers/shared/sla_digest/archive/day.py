@@ -6,7 +6,7 @@ The layout (README, section "Archive"; the same in S3 and in a local folder)::
     raw/account_id=<id>/date=<D>/<resource>.json     inboxes, agents, sla_policies as received
     raw/account_id=<id>/date=<D>/manifest.json       written last
     summaries/account_id=<id>/date=<D>/summary.json
-    digests/account_id=<id>/date=<D>/digest.html     and digest.txt
+    digests/account_id=<id>/date=<D>/digest.html     and digest.txt, breaches.csv
 
 A run that dies leaves pages but no manifest, so it is visibly incomplete. Each page is stored
 with its sha256, row count and query parameters as object metadata, so the next run re-uses
@@ -44,6 +44,7 @@ JSON_TYPE = "application/json"
 _PAGE_NAME = re.compile(r"^page-(\d+)\.json$")
 _RESOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _MARKER_NAME = re.compile(r"^[a-z][a-z0-9_-]*\.json$")
+_ATTACHMENT_NAME = re.compile(r"^[a-z][a-z0-9_-]*\.csv$")
 
 
 class PageLike(Protocol):
@@ -126,6 +127,12 @@ class DayArchive:
         """A small record kept beside the digest, such as the delivery marker."""
         if not _MARKER_NAME.match(name) or name == "summary.json":
             raise ValueError(f"{name!r} is not a marker name such as 'delivery.json'")
+        return f"{self._digest_dir}{name}"
+
+    def attachment_key(self, name: str) -> str:
+        """A file sent with the digest and kept beside it, such as ``breaches.csv``."""
+        if not _ATTACHMENT_NAME.match(name):
+            raise ValueError(f"{name!r} is not an attachment name such as 'breaches.csv'")
         return f"{self._digest_dir}{name}"
 
     def resource_key(self, name: str) -> str:
@@ -263,6 +270,23 @@ class DayArchive:
         self.archive.put(self.resource_key(name), data, content_type=JSON_TYPE)
         return ResourceEntry(name, sha256_hex(data), len(data))
 
+    def prune_resources(self, keep: Iterable[str]) -> None:
+        """Remove raw bodies other than pages, the manifest and the resources in ``keep``.
+
+        A run that died may have stored optional bodies (CSAT pages) that this run did not
+        get again; left behind, they would be objects the manifest does not list.
+        """
+        wanted = {self.resource_key(name) for name in keep} | {self.manifest_key}
+        stray = [
+            key
+            for key in self.archive.list(self.raw_prefix)
+            if key not in wanted
+            and self.page_number(key) is None
+            and "/" not in key.removeprefix(self.raw_prefix)
+        ]
+        if stray:
+            self.archive.delete(stray)
+
     def write_manifest(
         self,
         *,
@@ -358,6 +382,14 @@ class DayArchive:
         html_key, text_key = self.digest_keys
         self.archive.put(text_key, text.encode(), content_type="text/plain; charset=utf-8")
         self.archive.put(html_key, html.encode(), content_type="text/html; charset=utf-8")
+
+    def write_attachment(self, name: str, data: bytes) -> None:
+        self.archive.put(self.attachment_key(name), data, content_type="text/csv; charset=utf-8")
+
+    def attachment(self, name: str) -> bytes | None:
+        """The attachment's bytes, or ``None`` when it was never written."""
+        key = self.attachment_key(name)
+        return self.archive.get(key) if self.archive.head(key) is not None else None
 
     def write_marker(self, name: str, data: bytes) -> None:
         self.archive.put(self.marker_key(name), data, content_type=JSON_TYPE)

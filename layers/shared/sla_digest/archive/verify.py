@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
 
     from sla_digest.archive.store import Archive
+    from sla_digest.chatwoot.client import AccountContext
+    from sla_digest.report.follow_up import FollowUp
 
 __all__ = [
     "ArchivedEvents",
@@ -322,7 +324,9 @@ def rebuild_summary(
     if read.unreadable:
         raise VerificationError([f"archived page {read.unreadable[0]} is not a Chatwoot page"])
     manifest = read.manifest
-    context = AccountContext.from_raw(archive.resources(manifest))
+    bodies = archive.resources(manifest)
+    context = AccountContext.from_raw(bodies)
+    targets = targets_from_summary(stored)
     return build_summary(
         account_id=int(manifest["account_id"]),
         account_name=stored.account_name,
@@ -332,8 +336,46 @@ def rebuild_summary(
         pages=len(manifest["pages"]),
         complete=bool(manifest.get("complete", True)),
         missing=int(manifest.get("missing", 0)),
-        targets=targets_from_summary(stored),
+        targets=targets,
         **context.summary_names(),
         previous=stored.previous,
         generated_at=datetime.fromisoformat(stored.generated_at),
+        follow_up=_rebuild_follow_up(stored, read, bodies, context, targets),
     )
+
+
+def _rebuild_follow_up(
+    stored: Summary,
+    read: ArchivedEvents,
+    bodies: Mapping[str, bytes],
+    context: AccountContext,
+    targets: SlaTargets,
+) -> FollowUp | None:
+    """The conversations to act on, from the archived CSAT, SLA and link bodies alone."""
+    if stored.follow_up is None:
+        return None
+    from sla_digest.chatwoot.records import BadBody
+    from sla_digest.report.acting import Sources, build_follow_up
+    from sla_digest.report.breaches import select_breaches
+
+    try:
+        sources = Sources.from_resources(bodies)
+        if sources is None:
+            raise VerificationError(
+                [
+                    "summary.json lists conversations to act on, but the manifest has no "
+                    "follow_up record to rebuild them from"
+                ]
+            )
+        names = context.summary_names()
+        return build_follow_up(
+            breaches=select_breaches(read.events, targets, names["inbox_working_hours"]),
+            sources=sources,
+            list_size=stored.follow_up.list_size,
+            base_url=stored.source.base_url,
+            account_id=stored.account_id,
+            window=read.window,
+            agent_names=names["agent_names"],
+        )
+    except (BadBody, KeyError) as exc:
+        raise VerificationError([f"an archived CSAT or SLA body is not usable: {exc}"]) from exc

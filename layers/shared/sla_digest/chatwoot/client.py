@@ -14,6 +14,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Self
 
+from sla_digest.chatwoot.applied_slas import fetch_applied_slas
+from sla_digest.chatwoot.conversations import CappedRun, LinkSearch, resolve_display_ids
+from sla_digest.chatwoot.csat import fetch_csat
 from sla_digest.chatwoot.limits import RetryPolicy
 from sla_digest.chatwoot.paging import PageFetch
 from sla_digest.chatwoot.records import (
@@ -29,11 +32,13 @@ from sla_digest.chatwoot.records import (
 from sla_digest.chatwoot.transport import Transport, collect_context
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
     from types import TracebackType
 
     import requests
 
+    from sla_digest.chatwoot.links import LinkMap
+    from sla_digest.chatwoot.listing import Listing
     from sla_digest.window import Window
 
 __all__ = [
@@ -44,6 +49,7 @@ __all__ = [
     "FetchResult",
     "FetchStats",
     "Inbox",
+    "LinkSearch",
     "Page",
     "PageInfo",
     "RetryPolicy",
@@ -97,6 +103,7 @@ class ChatwootClient:
             rng=rng if rng is not None else random.Random(),
         )
         self._clock = clock
+        self._sleep = sleep
 
     def __repr__(self) -> str:
         transport = self._transport
@@ -165,3 +172,40 @@ class ChatwootClient:
         run.stats.elapsed = self._clock() - started
         run.stats.rate = transport.rate
         return result
+
+    # ── what the digest reads besides the events: optional, never raising for an answer ──
+
+    def csat(self, account_id: int, window: Window) -> Listing:
+        """The CSAT responses of ``window`` (Chatwoot's range semantics) and their metrics.
+
+        A 404 (older Chatwoot) or 401 (the token may not read them) is a :class:`Listing`
+        saying so, not an error.
+        """
+        return fetch_csat(self._transport, self._transport.new_run(account_id), account_id, window)
+
+    def applied_slas(self, account_id: int, window: Window) -> Listing:
+        """Missed SLA-policy rows applied in a lookback before ``window`` up to its end."""
+        return fetch_applied_slas(
+            self._transport, self._transport.new_run(account_id), account_id, window
+        )
+
+    def resolve_display_ids(
+        self,
+        account_id: int,
+        conversations: Sequence[int],
+        *,
+        budget: int,
+        known: LinkMap | None = None,
+        hints: Iterable[int] = (),
+    ) -> LinkSearch:
+        """Display ids (the app's conversation numbers) of internal conversation ids.
+
+        The one way to turn a reporting event's ``conversation_id`` into a link: searches the
+        per-conversation endpoint in priority order, at most ``budget`` requests (retries and
+        throttled ones included), starting from what ``known`` already holds; ``hints`` are
+        display ids known to exist. What is not found stays without a display id.
+        """
+        run = CappedRun(budget, **self._transport.run_options(account_id))
+        return resolve_display_ids(
+            self._transport, run, account_id, conversations, known=known, hints=hints
+        )

@@ -42,12 +42,12 @@ EVENT_NAMES: frozenset[str] = frozenset(DURATION_NAMES + COUNTED_NAMES)
 
 
 class ReportingEvent(NamedTuple):
-    """One row of ``reporting_events``, reduced to what the summary needs.
+    """One row of ``reporting_events``, reduced to what the summary and the breach list need.
 
     A named tuple rather than a dataclass: a day holds 100,000 of these, and a tuple is built
-    in a fraction of the time a dataclass's ``__init__`` takes and is immutable. Nothing more is
-    kept (no timestamps, no conversation id): every object held per event makes the parser
-    take fresh memory instead of reusing what the previous page freed.
+    in a fraction of the time a dataclass's ``__init__`` takes and is immutable. Besides the
+    figures it keeps only the conversation id and ``created_at`` (the text as received): the
+    list of conversations to act on names them, and they are objects the row already holds.
     """
 
     id: int
@@ -56,6 +56,8 @@ class ReportingEvent(NamedTuple):
     value_in_business_hours: float | None
     inbox_id: int | None
     user_id: int | None
+    conversation_id: int | None = None
+    created_at: str | None = None
 
 
 @dataclass(slots=True)
@@ -80,17 +82,22 @@ type CellKey = tuple[str, int | None, int | None]
 
 @dataclass(slots=True)
 class Columns:
-    """The kept events of one :data:`CellKey` as parallel lists, in arrival order."""
+    """The kept events of one :data:`CellKey` as parallel lists, in arrival order.
+
+    ``conversations`` and ``created`` (``created_at`` as received) are only read for the rows
+    over a target, but kept for every row: two appends of objects the row holds anyway cost
+    less than a second pass over the pages to find them again.
+    """
 
     ids: list[int] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
     hours: list[float | None] = field(default_factory=list)  # value_in_business_hours
+    conversations: list[int | None] = field(default_factory=list)  # conversation_id
+    created: list[str | None] = field(default_factory=list)  # created_at
     # Filled only for an EventSet(details=True), for the events dataset: the row's fields as
-    # received (created_at already checked by classify_rows; the others not checked at all).
+    # received (not checked at all).
     starts: list[object] = field(default_factory=list)  # event_start_time
     ends: list[object] = field(default_factory=list)  # event_end_time
-    created: list[object] = field(default_factory=list)  # created_at
-    conversations: list[object] = field(default_factory=list)  # conversation_id
 
 
 _by_id = attrgetter("id")
@@ -140,9 +147,11 @@ class EventSet:
         cell.ids.append(event.id)
         cell.values.append(event.value)
         cell.hours.append(event.value_in_business_hours)
-        if self.details:  # a record carries none of them: keep the columns aligned
-            for column in (cell.starts, cell.ends, cell.created, cell.conversations):
-                column.append(None)
+        cell.conversations.append(event.conversation_id)
+        cell.created.append(event.created_at)
+        if self.details:  # a record carries neither: keep the columns aligned
+            cell.starts.append(None)
+            cell.ends.append(None)
 
     @property
     def kept(self) -> int:
@@ -158,9 +167,11 @@ class EventSet:
     def events(self) -> list[ReportingEvent]:
         """The kept events as records, by id: a new list each time (the cells stay the truth)."""
         records = [
-            ReportingEvent(event_id, name, value, hours, inbox_id, user_id)
+            ReportingEvent(event_id, name, value, hours, inbox_id, user_id, conversation, created)
             for (name, inbox_id, user_id), cell in self.cells.items()
-            for event_id, value, hours in zip(cell.ids, cell.values, cell.hours, strict=True)
+            for event_id, value, hours, conversation, created in zip(
+                cell.ids, cell.values, cell.hours, cell.conversations, cell.created, strict=True
+            )
         ]
         records.sort(key=_by_id)
         return records
@@ -230,11 +241,13 @@ def classify_rows(
             business = row["value_in_business_hours"]
             inbox_id = row["inbox_id"]
             user_id = row["user_id"]
+            conversation = row["conversation_id"]
         except KeyError:
             get = row.get
             row_id, name, value = get("id"), get("name"), get("value")
             created, business = get("created_at"), get("value_in_business_hours")
             inbox_id, user_id = get("inbox_id"), get("user_id")
+            conversation = get("conversation_id")
         if type(row_id) is not int:
             ignored.invalid += 1
             continue
@@ -268,6 +281,8 @@ def classify_rows(
             inbox_id = None
         if type(user_id) is not int:
             user_id = None
+        if type(conversation) is not int:
+            conversation = None
         key = (name, inbox_id, user_id)
         cell = find_cell(key)
         if cell is None:
@@ -275,10 +290,9 @@ def classify_rows(
         cell.ids.append(row_id)
         cell.values.append(value)
         cell.hours.append(business)
+        cell.conversations.append(conversation)
+        cell.created.append(created)  # a str: fromisoformat accepted it
         if details:
-            get = row.get
-            cell.starts.append(get("event_start_time"))
-            cell.ends.append(get("event_end_time"))
-            cell.created.append(created)
-            cell.conversations.append(get("conversation_id"))
+            cell.starts.append(row.get("event_start_time"))
+            cell.ends.append(row.get("event_end_time"))
     return result

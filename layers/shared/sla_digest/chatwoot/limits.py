@@ -124,6 +124,11 @@ class RunState:
                 "one run: Chatwoot answered too slowly or not at all; try again later"
             )
 
+    def begin_attempt(self) -> None:
+        """Called once before every attempt at a request, 429s included (a capped run counts
+        them here; :meth:`check` is also called while a body is read, so it cannot)."""
+        self.check()
+
     def within(self, seconds: float) -> float:
         """``seconds``, or the time left if that is shorter (a timeout, a wait)."""
         left = self.remaining()

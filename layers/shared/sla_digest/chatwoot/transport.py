@@ -31,7 +31,7 @@ import logging
 import re
 import threading
 import time
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -241,16 +241,20 @@ class Transport:
     def new_run(self, account_id: int) -> RunState:
         """Shared state for the requests of one call on ``account_id``: the budget of a
         one-page run, and the deadline ``max_seconds`` from now."""
-        return RunState(
-            budget=self.retry.budget_for(1),
-            sleep=self._sleep,
+        return RunState(budget=self.retry.budget_for(1), **self.run_options(account_id))
+
+    def run_options(self, account_id: int) -> dict[str, Any]:
+        """How this transport's runs sleep, keep time and name themselves (for a RunState of
+        another kind, such as the display-id search's capped run)."""
+        return {
+            "sleep": self._sleep,
             # The real sleep is replaced by a wait on the stop flag, so that a failed run does
             # not have to wait out its workers' backoff; an injected sleep is used as given.
-            interruptible=self._sleep is time.sleep,
-            clock=self._clock,
-            max_seconds=self._max_seconds,
-            where=f"account {account_id} at {self.shown}",
-        )
+            "interruptible": self._sleep is time.sleep,
+            "clock": self._clock,
+            "max_seconds": self._max_seconds,
+            "where": f"account {account_id} at {self.shown}",
+        }
 
     def start_context(
         self, pool: ThreadPoolExecutor, run: RunState, account_id: int
@@ -288,7 +292,7 @@ class Transport:
         where = f"account {account_id} at {self.shown}"
         attempt = 0  # failed attempts; a 429 is flow control, not a failure
         while True:
-            run.check()
+            run.begin_attempt()
             status: int | None = None
             body = b""
             with self._slots:

@@ -171,7 +171,12 @@ def _cell_lines(key: CellKey, cell: Columns, names: Names) -> str:
     # Timestamps in the usual form go into the line as they are; others one by one.
     times: list[list[Any]] = []
     slots: list[str] = []
-    for column, checked in ((cell.starts, False), (cell.ends, False), (cell.created, True)):
+    columns: tuple[tuple[list[Any], bool], ...] = (
+        (cell.starts, False),
+        (cell.ends, False),
+        (cell.created, True),
+    )
+    for column, checked in columns:
         usual = _usual_timestamps(column, checked=checked)
         times.append(column if usual else [*map(_timestamp, column)])
         slots.append('"%s"' if usual else "%s")

@@ -87,7 +87,8 @@ def build_message(
     recipients: Sequence[str],
     message_id_domain: str | None = None,
 ) -> EmailMessage:
-    """``multipart/mixed``: ``multipart/alternative`` (text, HTML) then the CSV attachment.
+    """``multipart/mixed``: ``multipart/alternative`` (text, HTML) then the CSV attachments
+    (the digest's table, then any further ones such as ``breaches.csv``).
 
     Everything that reaches a header is reduced to one line first, so a name chosen in Chatwoot
     cannot add headers (``Bcc:``) to the message.
@@ -122,6 +123,14 @@ def build_message(
         filename=clean_text(digest.csv_filename) or "sla-digest.csv",
         params={"charset": "utf-8"},
     )
+    for attachment in digest.attachments:
+        message.add_attachment(
+            attachment.data,
+            maintype="text",
+            subtype="csv",
+            filename=clean_text(attachment.filename) or "attachment.csv",
+            params={"charset": "utf-8"},
+        )
     return message
 
 

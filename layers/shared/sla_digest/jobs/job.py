@@ -92,6 +92,8 @@ class DayRequest:
     sla_policy: str | None = None
     fallback_targets: SlaTargets | None = None
     recipients: tuple[str, ...] = ()
+    breach_list_size: int = 10  # rows over target shown per metric
+    link_request_budget: int = 100  # requests the display-id search may make
 
     @classmethod
     def for_account(cls, account: AccountConfig, day: date) -> DayRequest:
@@ -106,6 +108,8 @@ class DayRequest:
             sla_policy=account.sla_policy,
             fallback_targets=account.default_targets,
             recipients=tuple(account.recipients),
+            breach_list_size=account.breach_list_size,
+            link_request_budget=account.link_request_budget,
         )
 
 

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from sla_digest.config import AccountConfig, Config
     from sla_digest.delivery.channel import Channel, Receipt
     from sla_digest.jobs.failure import FingerprintOf
+    from sla_digest.report.render import Digest
 
 __all__ = [
     "DELIVERY_MARKER",
@@ -121,6 +122,7 @@ def run_account_day(
     """
     from sla_digest.chatwoot.client import Page
     from sla_digest.dataset import write_day
+    from sla_digest.jobs.follow_up import cached_links, gather_follow_up
     from sla_digest.report.render import render_digest
     from sla_digest.report.summary import build_summary, validate_summary
 
@@ -129,6 +131,7 @@ def run_account_day(
     window = report_window(request.day, request.timezone, now=current, allow_partial=allow_partial)
     label = f"account {request.account_id} {request.day}"
     logger.info("%s: fetching reporting events (%s, %.0f h)", label, window.timezone, window.hours)
+    known_links = cached_links(archive)  # a re-run of a finished day asks for no link again
     resumed = [
         Page(p.number, dict(p.params), p.body, p.rows, p.count, p.total_pages)
         for p in archive.start(window=window)
@@ -172,7 +175,19 @@ def run_account_day(
     # because the data changed under it would contradict the manifest, so they go.
     listed = {info.number for info in fetch.pages}
     archive.discard_pages(e.page for e in archive.entries() if e.page not in listed)
-    resources = {name: archive.write_resource(name, body) for name, body in context.raw.items()}
+    targets = targets_with_policy(
+        request.targets,
+        request.sla_policy,
+        context.sla_policies,
+        label=f"account {request.account_id}",
+        fallback=request.fallback_targets,
+    )
+    follow_up = gather_follow_up(
+        ports.client, request, window, fetch.events, targets, context, known=known_links
+    )
+    bodies = {**context.raw, **follow_up.resources()}
+    archive.prune_resources(bodies)
+    resources = {name: archive.write_resource(name, body) for name, body in bodies.items()}
     archive.write_manifest(
         window=window,
         query=_query(request.account_id, window),
@@ -185,13 +200,6 @@ def run_account_day(
     )
     write_day(archive, fetch.events, context)  # the events dataset (design §16)
     logger.info("%s: pages, manifest and events dataset archived at %s", label, archive.location())
-    targets = targets_with_policy(
-        request.targets,
-        request.sla_policy,
-        context.sla_policies,
-        label=f"account {request.account_id}",
-        fallback=request.fallback_targets,
-    )
     summary = build_summary(
         account_id=request.account_id,
         account_name=request.account_name,
@@ -205,6 +213,8 @@ def run_account_day(
         **context.summary_names(),
         previous=previous,
         generated_at=current,
+        follow_up=follow_up.section(request, window, context),
+        scopes=follow_up.scopes,
     )
     document = summary.to_dict()
     validate_summary(document)
@@ -212,6 +222,9 @@ def run_account_day(
     digest = render_digest(
         summary, templates_dir=ports.templates_dir, archive_location=archive.location()
     )
+    breaches = follow_up.attachment(request, context)
+    archive.write_attachment(breaches.filename, breaches.data)
+    digest = replace(digest, attachments=(*digest.attachments, breaches))
     archive.write_digest(digest.html, digest.text)
     logger.info("%s: summary and digest written (%.1f KB of HTML)", label, len(digest.html) / 1024)
     receipts = deliver(
@@ -386,6 +399,7 @@ def _deliver_archived(
     digest = render_digest(
         summary, templates_dir=services.templates_dir, archive_location=day.location()
     )
+    digest = _with_archived_attachments(digest, day)
     receipts = deliver(
         Message(digest=digest, summary=summary),
         Delivery(account_id=job.account_id, start=job.day),
@@ -402,6 +416,17 @@ def _deliver_archived(
         pages=source.pages,
         complete=source.complete,
     )
+
+
+def _with_archived_attachments(digest: Digest, day: DayArchive) -> Digest:
+    """The digest with the ``breaches.csv`` the first attempt archived, if it did."""
+    from sla_digest.report.breaches import CSV_FILENAME
+    from sla_digest.report.render import Attachment
+
+    data = day.attachment(CSV_FILENAME)
+    if data is None:
+        return digest
+    return replace(digest, attachments=(*digest.attachments, Attachment(CSV_FILENAME, data)))
 
 
 def _job_extra(job: DigestJob) -> dict[str, Any]:

@@ -35,9 +35,11 @@ if TYPE_CHECKING:
 __all__ = [
     "HTML_TEMPLATE",
     "TEXT_TEMPLATE",
+    "Attachment",
     "Digest",
     "clean_text",
     "format_duration",
+    "neutralise",
     "render_digest",
 ]
 
@@ -50,9 +52,20 @@ _ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A further CSV file sent with the digest (``breaches.csv``), UTF-8 with a byte-order mark."""
+
+    filename: str
+    data: bytes
+
+
 @dataclass(frozen=True)
 class Digest:
-    """A rendered digest; ``csv`` is UTF-8 with a byte-order mark so spreadsheets read it right."""
+    """A rendered digest; ``csv`` is UTF-8 with a byte-order mark so spreadsheets read it right.
+
+    ``attachments`` are further CSV files to send after ``csv`` (the rows over a target).
+    """
 
     subject: str
     html: str
@@ -61,6 +74,7 @@ class Digest:
     csv_filename: str
     account_id: int | None = None
     date: str | None = None
+    attachments: tuple[Attachment, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -75,7 +89,7 @@ def _csv_number(value: Any, places: int = 3) -> str:
     return text or "0"
 
 
-def _neutralise(cell: str) -> str:
+def neutralise(cell: str) -> str:
     """Stop spreadsheets from running a cell as a formula (CSV injection)."""
     return "'" + cell if cell.startswith(_FORMULA_START) else cell
 
@@ -122,7 +136,7 @@ def _csv(rows: Iterable[Entity]) -> bytes:
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(_csv_header())
     for entity in rows:
-        writer.writerow([_neutralise(cell) for cell in _csv_row(entity)])
+        writer.writerow([neutralise(cell) for cell in _csv_row(entity)])
     return buffer.getvalue().encode("utf-8-sig")
 
 

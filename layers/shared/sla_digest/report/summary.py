@@ -21,6 +21,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from sla_digest.exceptions import VerificationError
+from sla_digest.report.follow_up import FollowUp
 from sla_digest.report.measure import PERCENTILES, measure, percentile
 from sla_digest.report.metrics import COUNT_KEYS, METRIC_KEYS
 from sla_digest.window import Window, utc_text
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
     from sla_digest.chatwoot.events import EventSet
     from sla_digest.config import SlaTargets
-    from sla_digest.report.measure import Rows, Scope
+    from sla_digest.report.measure import Rows, Scope, Scopes
 
 __all__ = [
     "NO_ID",
@@ -275,6 +276,7 @@ class Summary:
     by_inbox: Mapping[str, NamedBlock]  # keyed by id as text, NO_ID for null, in id order
     by_agent: Mapping[str, NamedBlock]
     previous: Previous | None
+    follow_up: FollowUp | None = None  # conversations to act on (report.follow_up)
 
     @property
     def day(self) -> date:
@@ -296,6 +298,7 @@ class Summary:
             "by_inbox": {key: block.to_dict() for key, block in self.by_inbox.items()},
             "by_agent": {key: block.to_dict() for key, block in self.by_agent.items()},
             "previous": None if self.previous is None else self.previous.to_dict(),
+            **({} if self.follow_up is None else self.follow_up.to_dict()),
         }
 
     @classmethod
@@ -344,6 +347,7 @@ class Summary:
             by_inbox={key: NamedBlock.from_dict(b) for key, b in doc["by_inbox"].items()},
             by_agent={key: NamedBlock.from_dict(b) for key, b in doc["by_agent"].items()},
             previous=None if previous is None else Previous.from_dict(previous),
+            follow_up=FollowUp.from_dict(doc),
         )
 
 
@@ -423,6 +427,8 @@ def build_summary(
     agent_names: Mapping[int, str],
     previous: Previous | Mapping[str, Any] | None,
     generated_at: datetime,
+    follow_up: FollowUp | None = None,
+    scopes: Scopes | None = None,
 ) -> Summary:
     """The summary (schema_version 1) of one account-day.
 
@@ -430,11 +436,14 @@ def build_summary(
     ``None``; only its date and overall block are kept, so summaries never nest. Inboxes and
     agents missing from the name maps (deleted, departed) still get their rows, with ``name``
     null. On the business-hours basis an inbox counts as having working hours unless
-    ``inbox_working_hours`` says it has none.
+    ``inbox_working_hours`` says it has none. ``follow_up`` is the "conversations to act on"
+    section (:func:`sla_digest.report.acting.build_follow_up`), when it was made; ``scopes``
+    is ``measure``'s result for these events and targets when the caller has it already.
     """
     kept = events.kept
     stamp = utc_text(generated_at, name="generated_at")
-    scopes = measure(events, targets, inbox_working_hours)
+    if scopes is None:
+        scopes = measure(events, targets, inbox_working_hours)
     summary = Summary(
         account_id=account_id,
         account_name=account_name,
@@ -452,6 +461,7 @@ def build_summary(
         by_inbox=_named_blocks(scopes.inboxes, inbox_names, targets),
         by_agent=_named_blocks(scopes.agents, agent_names, targets),
         previous=_previous(previous),
+        follow_up=follow_up,
     )
     logger.debug(
         "summarised %d events of account %d on %s into %d inboxes and %d agents",

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from sla_digest.report.follow_up_view import follow_up_view
 from sla_digest.report.format import (
     NO_VALUE,
     clean_text,
@@ -441,4 +442,13 @@ def digest_view(
         "archive_location": clean_text(archive_location),
         "reports_url": _reports_url(source.base_url, account_id),
         "csv_filename": csv_filename(account_id, day),
+        "follow_up": None
+        if summary.follow_up is None
+        else follow_up_view(
+            summary.follow_up,
+            by_inbox=summary.by_inbox,
+            by_agent=summary.by_agent,
+            zone=zone,
+            day=summary.day,
+        ),
     }
