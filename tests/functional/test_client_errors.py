@@ -101,3 +101,27 @@ def test_the_token_appears_in_no_log_output_or_error(
     assert ADMIN not in out + err
     assert ADMIN not in str(caught.value)
     assert ADMIN not in shown
+
+
+def test_a_closed_port_is_named_by_host_and_port_as_refused() -> None:
+    # GIVEN a port on 127.0.0.1 that nothing listens on (bound, then released)
+    import socket
+
+    from sla_digest.chatwoot import ChatwootClient, RetryPolicy
+    from sla_digest.exceptions import RetryBudgetExhausted
+    from sla_digest.window import report_window
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    window = report_window(date(2026, 11, 20), "Europe/Berlin", allow_partial=True)
+    client = ChatwootClient(
+        f"http://127.0.0.1:{port}", "token", retry=RetryPolicy(base_delay=0.01, max_delay=0.02)
+    )
+    # WHEN the day is asked for THEN the one line says nothing answers at that host and port,
+    # rather than blaming an overloaded Chatwoot
+    with client, pytest.raises(RetryBudgetExhausted) as caught:
+        client.reporting_events(7, window)
+    message = str(caught.value)
+    assert f"nothing answers at 127.0.0.1:{port} (connection refused" in message
+    assert "overloaded" not in message

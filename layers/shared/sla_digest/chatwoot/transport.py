@@ -153,7 +153,26 @@ def _error_text(body: bytes) -> str | None:
     return error if isinstance(error, str) else None
 
 
+def _refused(exc: BaseException) -> bool:
+    """Whether a connection error was a refusal (nothing listening at the address)."""
+    seen: set[int] = set()
+    pending: list[object] = [exc]
+    while pending:
+        item = pending.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, ConnectionRefusedError):
+            return True
+        # requests wraps urllib3's MaxRetryError (its ``reason``), which wraps the socket error.
+        pending.extend([item.__cause__, item.__context__, getattr(item, "reason", None)])
+        pending.extend(item.args)
+    return False
+
+
 def _describe(exc: requests.RequestException) -> str:
+    if isinstance(exc, requests.ConnectionError) and _refused(exc):
+        return REFUSED
     if isinstance(exc, requests.Timeout):
         return "timeout"
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
@@ -161,6 +180,9 @@ def _describe(exc: requests.RequestException) -> str:
     if isinstance(exc, requests.exceptions.ContentDecodingError):
         return "undecodable body"
     return "connection error"
+
+
+REFUSED = "connection refused"
 
 
 class Transport:
@@ -242,6 +264,12 @@ class Transport:
         """Shared state for the requests of one call on ``account_id``: the budget of a
         one-page run, and the deadline ``max_seconds`` from now."""
         return RunState(budget=self.retry.budget_for(1), **self.run_options(account_id))
+
+    def _address(self) -> str:
+        """``host:port`` of the base URL, the port spelled out even when it is the default."""
+        parts = urlsplit(self._base)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return f"{parts.hostname}:{port}"
 
     def run_options(self, account_id: int) -> dict[str, Any]:
         """How this transport's runs sleep, keep time and name themselves (for a RunState of
@@ -354,6 +382,11 @@ class Transport:
                     )
                 continue
             attempt += 1
+            if attempt >= self.retry.max_attempts and problem == REFUSED:
+                raise RetryBudgetExhausted(
+                    f"nothing answers at {self._address()} (connection refused, {attempt} "
+                    "tries): check base_url and that Chatwoot is running there"
+                )
             if attempt >= self.retry.max_attempts:
                 raise RetryBudgetExhausted(
                     f"{what} of {where} failed {attempt} times in a row (last: {problem}): "
