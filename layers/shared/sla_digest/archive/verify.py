@@ -15,6 +15,7 @@ pages and context alone, so a difference is a difference in the data, never in t
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -134,7 +135,7 @@ def verify_day(day: DayArchive) -> list[str]:
     except VerificationError as exc:
         return exc.problems
     except (KeyError, TypeError, ValueError) as exc:
-        return [f"summary.json is not a valid schema_version 1 summary ({exc})"]
+        return [f"summary.json is not a valid summary ({exc})"]
     mismatches = [f"summary mismatch: {change}" for change in _diff(stored, rebuilt.to_dict())]
     return [*mismatches, *check_dataset(day, manifest=manifest, missing_ok=True)]
 
@@ -305,6 +306,7 @@ def rebuild_summary(
     Targets, names, the previous day and the generation time come from what was archived, so
     any difference from ``stored`` is a difference in the numbers. ``read`` holds the day's
     pages already classified (every page its manifest lists); without it they are read here.
+    A summary archived as schema_version 1 is rebuilt as one, to compare like with like.
     """
     # The Chatwoot client module loads requests; only this function needs its AccountContext.
     from sla_digest.chatwoot.client import AccountContext
@@ -320,7 +322,7 @@ def rebuild_summary(
         raise VerificationError([f"archived page {read.unreadable[0]} is not a Chatwoot page"])
     manifest = read.manifest
     context = AccountContext.from_raw(archive.resources(manifest))
-    return build_summary(
+    rebuilt = build_summary(
         account_id=int(manifest["account_id"]),
         account_name=stored.account_name,
         window=read.window,
@@ -334,6 +336,10 @@ def rebuild_summary(
         previous=stored.previous,
         generated_at=datetime.fromisoformat(stored.generated_at),
     )
+    if stored.schema_version == 1:
+        source = replace(rebuilt.source, days=None, missing_days=())
+        return replace(rebuilt, period=None, by_day=None, source=source)
+    return rebuilt
 
 
 def _context_names(context: AccountContext) -> dict[str, Any]:

@@ -224,8 +224,7 @@ def render_digest(
         raise RenderError(f"summary has an unusable time zone: {exc}") from exc
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise RenderError(
-            f"summary is not a valid schema_version 1 summary ({type(exc).__name__}: "
-            f"{clean_text(exc)})"
+            f"summary is not a valid summary ({type(exc).__name__}: {clean_text(exc)})"
         ) from exc
     renderer = _renderer(templates_dir)
     html = _render(renderer, HTML_TEMPLATE, view, templates_dir)
