@@ -3,12 +3,15 @@
 A scheduled run decides from the schedule's ``scheduled_time`` alone, never from the clock, so a
 retried invocation decides the same. Day ``D`` of an account is due once the account's local
 clock has first shown ``D+1`` at ``send_hour:00``; every due day inside the catch-up window that
-has not been delivered yet is queued, so a missed run loses nothing. The digest side is
-idempotent, so queuing a day twice never sends it twice.
+has not been delivered yet is queued, so a missed run loses nothing. A week or month is due
+when its last day is (so on the first day of the next one, at ``send_hour``), for the accounts
+whose ``digests`` name it. The digest side is idempotent, so queuing a job twice never sends it
+twice.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time as _time
 from dataclasses import dataclass, field
@@ -18,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from sla_digest.exceptions import ArchiveError, ConfigError, QueueError, WindowError
 from sla_digest.jobs.job import DigestJob
+from sla_digest.report.periods import REPORT_PERIODS, Period, digest_name, period_of
 from sla_digest.window import parse_date, report_window
 
 if TYPE_CHECKING:
@@ -35,6 +39,7 @@ __all__ = [
     "DispatchServices",
     "Plan",
     "due_days",
+    "due_periods",
     "handle_dispatch_event",
     "parse_event",
     "plan_requested",
@@ -124,17 +129,34 @@ def due_days(
     return days
 
 
+def due_periods(account: AccountConfig, days: Sequence[date]) -> list[Period]:
+    """The weeks and months (of the account's ``digests``) whose last day is among ``days``."""
+    periods: list[Period] = []
+    for kind in REPORT_PERIODS:
+        if digest_name(kind) not in account.digests:
+            continue
+        for day in days:
+            period = period_of(day, kind, account.week_start)
+            if period.end == day:
+                periods.append(period)
+    return periods
+
+
 def plan_scheduled(
     config: Config,
     scheduled_time: datetime,
     *,
     delivered: Callable[[int, date], bool],
     catch_up: timedelta = CATCH_UP,
+    period_delivered: Callable[[int, Period], bool] | None = None,
 ) -> Plan:
-    """Jobs for every enabled account-day that is due at ``scheduled_time`` and not delivered.
+    """Jobs for every enabled account-day (and week, month) due at ``scheduled_time`` and not
+    delivered.
 
-    ``delivered(account_id, day)`` says whether a digest was already sent; when it fails for one
-    account that account is reported as an error and the others go on.
+    ``delivered(account_id, day)`` and ``period_delivered(account_id, period)`` say whether a
+    digest was already sent (without the latter a due week or month is queued, and the digest
+    side skips it if it went out); when one fails for an account that account is reported as
+    an error and the others go on.
     """
     if scheduled_time.tzinfo is None:
         raise ValueError("scheduled_time must be timezone-aware")
@@ -143,16 +165,33 @@ def plan_scheduled(
         if not account.enabled:
             plan.skipped.append(f"{account.label}: disabled")
             continue
-        for day in due_days(account, scheduled_time, catch_up=catch_up):
-            try:
-                done = delivered(account.account_id, day)
-            except ArchiveError as exc:
-                plan.errors.append(f"{account.label} {day}: {exc}")
-                break
-            if done:
-                plan.skipped.append(f"{account.label} {day}: already delivered")
+        days = due_days(account, scheduled_time, catch_up=catch_up)
+        due: list[tuple[DigestJob, Callable[[], bool]]] = []
+        if "daily" in account.digests:
+            due += [
+                (
+                    DigestJob(account.account_id, day),
+                    functools.partial(delivered, account.account_id, day),
+                )
+                for day in days
+            ]
+        for period in due_periods(account, days):
+            job = DigestJob(account.account_id, period.start, period=period.kind)
+            if period_delivered is None:
+                due.append((job, lambda: False))
             else:
-                plan.jobs.append(DigestJob(account_id=account.account_id, day=day))
+                due.append((job, functools.partial(period_delivered, account.account_id, period)))
+        for job, done in due:
+            what = f"{account.label} {_job_name(job).split('/', 1)[1]}"
+            try:
+                sent = done()
+            except ArchiveError as exc:
+                plan.errors.append(f"{what}: {exc}")
+                break
+            if sent:
+                plan.skipped.append(f"{what}: already delivered")
+            else:
+                plan.jobs.append(job)
     return plan
 
 
@@ -403,6 +442,7 @@ def handle_dispatch_event(
     entries are logged, counted and left out.
     """
     from sla_digest.archive.day import DayArchive
+    from sla_digest.archive.report import ReportArchive
     from sla_digest.jobs.run import delivered
 
     request = parse_event(event)
@@ -414,6 +454,9 @@ def handle_dispatch_event(
             request.scheduled_time,
             delivered=lambda account_id, day: delivered(DayArchive(store, account_id, day)),
             catch_up=catch_up,
+            period_delivered=lambda account_id, period: delivered(
+                ReportArchive(store, account_id, period)
+            ),
         )
     else:
         plan = plan_requested(config, request, now=services.clock())
@@ -439,4 +482,4 @@ def handle_dispatch_event(
 
 
 def _job_name(job: DigestJob) -> str:
-    return f"{job.account_id}/{job.day.isoformat()}" + (" (force)" if job.force else "")
+    return job.name + (" (force)" if job.force else "")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sla_digest.config import SlaTargets
 from sla_digest.exceptions import ConfigError, WindowError
+from sla_digest.report.periods import PERIOD_KINDS, parse_period
 from sla_digest.window import parse_date
 
 if TYPE_CHECKING:
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from sla_digest.chatwoot.client import FetchResult
     from sla_digest.config import AccountConfig
     from sla_digest.delivery.channel import Receipt
+    from sla_digest.report.periods import PeriodKind
     from sla_digest.report.render import Digest
     from sla_digest.report.summary import Summary
 
@@ -24,11 +26,16 @@ __all__ = ["DayRequest", "DigestJob", "JobOutcome", "RunResult"]
 
 @dataclass(frozen=True, slots=True)
 class DigestJob:
-    """One SQS message: deliver the digest of ``day`` for ``account_id``."""
+    """One SQS message: deliver the digest of ``day`` for ``account_id``.
+
+    ``period`` is ``day`` unless the message says ``week`` or ``month``; then ``day`` is the
+    first day of that period (design, section 12).
+    """
 
     account_id: int
     day: date
     force: bool = False
+    period: PeriodKind = "day"
 
     @classmethod
     def from_body(cls, body: str) -> DigestJob:
@@ -40,7 +47,7 @@ class DigestJob:
             raise ConfigError("job body is not JSON: expected {account_id, date, force}") from exc
         if not isinstance(data, dict):
             raise ConfigError("job body must be a JSON object with account_id and date")
-        unknown = set(data) - {"account_id", "date", "force"}
+        unknown = set(data) - {"account_id", "period", "date", "force"}
         if unknown:
             raise ConfigError(f"job body has unknown keys: {', '.join(sorted(unknown))}")
         account_id = data.get("account_id")
@@ -56,13 +63,25 @@ class DigestJob:
         force = data.get("force", False)
         if not isinstance(force, bool):
             raise ConfigError("job force must be true or false")
-        return cls(account_id=account_id, day=day, force=force)
+        try:
+            period = parse_period(data.get("period", "day"), allowed=PERIOD_KINDS)
+        except ConfigError as exc:
+            raise ConfigError(f"job {exc}") from exc
+        return cls(account_id=account_id, day=day, force=force, period=period)
 
     def to_body(self) -> str:
-        return json.dumps(
-            {"account_id": self.account_id, "date": self.day.isoformat(), "force": self.force},
-            separators=(",", ":"),
-        )
+        """The SQS body; ``period`` only when not ``day``, so a day's body is as it always was."""
+        body: dict[str, Any] = {"account_id": self.account_id}
+        if self.period != "day":
+            body["period"] = self.period
+        body.update(date=self.day.isoformat(), force=self.force)
+        return json.dumps(body, separators=(",", ":"))
+
+    @property
+    def name(self) -> str:
+        """``7/2026-11-20`` or ``7/week/2026-11-16``: how logs and results list the job."""
+        period = "" if self.period == "day" else f"{self.period}/"
+        return f"{self.account_id}/{period}{self.day.isoformat()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,10 +136,13 @@ class JobOutcome:
     retries: int = 0
     complete: bool = True
     seconds: float = 0.0
+    period: str = "day"
 
     def as_dict(self) -> dict[str, Any]:
+        period = {} if self.period == "day" else {"period": self.period}
         return {
             "account_id": self.account_id,
+            **period,
             "date": self.date,
             "status": self.status,
             "events": self.events,

@@ -74,7 +74,13 @@ def run_record(
     try:
         job = DigestJob.from_body(body)
         telemetry.tag(account_id=str(job.account_id), date=job.day.isoformat())
-        outcome = process_job(job, services(), lambda_context=lambda_context)
+        if job.period == "day":
+            outcome = process_job(job, services(), lambda_context=lambda_context)
+        else:
+            # A week or month: loaded on first use, so a cold start does not pay for it.
+            from sla_digest.jobs.report import process_report_job
+
+            outcome = process_report_job(job, services(), lambda_context=lambda_context)
     except SlaDigestError as exc:
         retryable = is_retryable(exc)
         # One line a person can act on; the batch processor marks the record failed.

@@ -17,7 +17,7 @@ import logging
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sla_digest.archive.day import DayArchive
 from sla_digest.config import targets_with_policy
@@ -38,7 +38,9 @@ if TYPE_CHECKING:
 __all__ = [
     "DELIVERY_MARKER",
     "JobServices",
+    "Markers",
     "Ports",
+    "deliver",
     "delivered",
     "process_job",
     "run_account_day",
@@ -53,6 +55,14 @@ _DEADLINE_MARGIN_MS = 30_000
 
 def _utc_now() -> datetime:
     return datetime.now(tz=UTC)
+
+
+class Markers(Protocol):
+    """Where a digest's delivery marker lives: a day's archive or a week's or month's report."""
+
+    def write_marker(self, name: str, data: bytes) -> None: ...
+
+    def read_marker(self, name: str) -> bytes | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,10 +238,10 @@ def deliver(
     delivery: Delivery,
     *,
     channels: Sequence[Channel],
-    archive: DayArchive,
+    archive: Markers,
     now: datetime,
 ) -> tuple[Receipt, ...]:
-    """Hand the digest to each channel, then record in the archive that the day went out."""
+    """Hand the digest to each channel, then record in the archive that the digest went out."""
     receipts = tuple(channel.deliver(message, delivery) for channel in channels)
     for receipt in receipts:
         state = "already delivered earlier" if receipt.duplicate else "delivered"
@@ -241,6 +251,7 @@ def deliver(
     if receipts:
         marker = {
             "account_id": delivery.account_id,
+            **({} if delivery.period == "day" else {"period": delivery.period}),
             "date": delivery.start.isoformat(),
             "channels": [receipt.as_dict() for receipt in receipts],
             "recorded_at": utc_text(now, name="now"),
@@ -249,8 +260,8 @@ def deliver(
     return receipts
 
 
-def delivered(archive: DayArchive) -> bool:
-    """Whether this account-day's digest was already sent (its delivery marker exists)."""
+def delivered(archive: Markers) -> bool:
+    """Whether this digest was already sent (its delivery marker exists)."""
     return archive.read_marker(DELIVERY_MARKER) is not None
 
 

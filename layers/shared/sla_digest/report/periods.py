@@ -68,7 +68,10 @@ def parse_period(text: Any, *, allowed: tuple[PeriodKind, ...] = REPORT_PERIODS)
     for kind in allowed:
         if text == kind:
             return kind
-    raise ConfigError(f"unknown period {text!r}: use {' or '.join(allowed)}")
+    choices = (
+        " or ".join(allowed) if len(allowed) < 3 else f"{', '.join(allowed[:-1])} or {allowed[-1]}"
+    )
+    raise ConfigError(f"unknown period {text!r}: use {choices}")
 
 
 def parse_week_start(text: Any) -> WeekStart:
@@ -141,7 +144,7 @@ def period_of(day: date, kind: PeriodKind, week_start: WeekStart = "monday") -> 
         start = day.replace(day=1)
         following = (start + timedelta(days=32)).replace(day=1)
         return Period("month", start, following - timedelta(days=1))
-    raise ConfigError(f"unknown period {kind!r}: use {' or '.join(PERIOD_KINDS)}")
+    raise ConfigError(f"unknown period {kind!r}: use day, week or month")
 
 
 def period_window(
