@@ -10,7 +10,7 @@ import functools
 import logging
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -18,6 +18,13 @@ from typing import TYPE_CHECKING, Any, TextIO
 from sla_digest.exceptions import ConfigError, SlaDigestError, VerificationError
 from sla_digest_cli.dataset_cmd import add_dataset_parser
 from sla_digest_cli.query import add_query_parser
+from sla_digest_cli.report_cmd import (
+    RangeOrRecipient,
+    add_report_parser,
+    range_days,
+    run_range,
+    verify_reports,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -215,8 +222,19 @@ def _run_flags(args: argparse.Namespace) -> int:
         targets=targets,
         recipients=tuple(args.to or ()),
     )
-    archive = DayArchive(LocalArchive(out), args.account_id, day, flat=True)
     delivery = _Delivery(send=args.send, sender=args.sender, outbox=out / "outbox")
+    days = range_days(args.first, args.last)
+    if days is not None:  # several days, in the archive layout under --out
+        return run_range(
+            args,
+            days,
+            requests=lambda each: [replace(request, day=each)],
+            run_one=_run_one,
+            delivery=delivery,
+            headline=_headline,
+            token=token,
+        )
+    archive = DayArchive(LocalArchive(out), args.account_id, day, flat=True)
     result = _run_one(
         request, archive=archive, previous=None, args=args, delivery=delivery, token=token
     )
@@ -250,6 +268,18 @@ def _run_config(args: argparse.Namespace) -> int:
     token = _token()
     store = LocalArchive(Path(args.out))
     delivery = _Delivery(send=args.send, sender=args.sender, outbox=Path(args.out) / "outbox")
+    days = range_days(args.first, args.last)
+    if days is not None:
+        code = run_range(
+            args,
+            days,
+            requests=lambda each: [DayRequest.for_account(a, each) for a in accounts],
+            run_one=_run_one,
+            delivery=delivery,
+            headline=_headline,
+            token=token,
+        )
+        return EXIT_ERROR if failures else code
     for account in accounts:
         day = args.date or previous_day(datetime.now(tz=UTC), account.timezone)
         request = DayRequest.for_account(account, day)
@@ -296,7 +326,10 @@ def _cmd_verify(args: argparse.Namespace) -> int:
                 "the summary matches the raw pages"
             )
     _say(f"{checked - failed} of {checked} archived days verified")
-    return EXIT_ERROR if failed else 0
+    reports, broken = verify_reports(args.location, account_id=args.account_id, day=args.date)
+    if reports:
+        _say(f"{reports - broken} of {reports} archived reports verified")
+    return EXIT_ERROR if failed or broken else 0
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
@@ -417,6 +450,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--account-id", type=_positive_int, help="Chatwoot account id")
     run.add_argument("--account-name", help="name shown in the digest")
     run.add_argument("--date", type=_date_arg, help="report day YYYY-MM-DD (default: yesterday)")
+    run.add_argument(
+        "--from", dest="first", type=_date_arg, help="first day of a range (with --to D2)"
+    )
     run.add_argument("--timezone", help="IANA time zone of the account, e.g. Europe/Berlin")
     run.add_argument("--out", help="output folder")
     run.add_argument("--sla", help="targets: first_response=30m,reply_time=1h,...")
@@ -432,9 +468,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--allow-partial", action="store_true", help="allow a day not yet over")
     run.add_argument("--send", action="store_true", help="send through SES instead of the outbox")
     run.add_argument("--sender", help="From address for --send (an SES-verified identity)")
-    run.add_argument("--to", action="append", help="recipient (repeatable)")
+    run.add_argument(
+        "--to",
+        action=RangeOrRecipient,
+        help="recipient (repeatable); a date YYYY-MM-DD ends the --from range",
+    )
     run.add_argument("--templates", help="digest templates folder")
-    run.set_defaults(func=_cmd_run)
+    run.set_defaults(func=_cmd_run, last=None)
 
     demo = command(
         "demo", help="run the whole pipeline against the bundled sandbox (no AWS, no network)"
@@ -482,6 +522,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sandbox.set_defaults(func=_cmd_sandbox)
 
+    add_report_parser(
+        commands,
+        parents=[verbose],
+        day_type=_date_arg,
+        id_type=_positive_int,
+        templates_dir=_templates_dir,
+        token=_token,
+    )
     add_query_parser(commands)
     add_dataset_parser(commands, day_type=_date_arg, id_type=_positive_int)
     return parser

@@ -61,6 +61,7 @@ class ReportArchive:
         self.archive = archive
         self.account_id = account_id
         self.period = period
+        self.prefix = prefix
         self.flat = flat
         self.directory = prefix if flat else report_prefix(account_id, period, prefix)
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from sla_digest.archive.day import DayArchive
 from sla_digest.archive.report import ReportArchive
-from sla_digest.config import SlaTargets, targets_with_policy
+from sla_digest.config import SLA_METRICS, SlaTargets, targets_with_policy
 from sla_digest.delivery.channel import Delivery, Message
 from sla_digest.exceptions import ArchiveError, ChatwootError, ConfigError, WindowError
 from sla_digest.jobs.job import DayRequest, JobOutcome
@@ -302,6 +302,9 @@ def _targets(
         from sla_digest.report.summary import Summary
 
         fallback = targets_from_summary(Summary.from_dict(latest))
+        explicit = request.targets
+        if all(explicit.target(metric) is None for metric in SLA_METRICS):
+            return fallback  # the days' targets whole, their basis included
     policy = request.sla_policy if context is not None else None
     return targets_with_policy(
         request.targets,
