@@ -22,12 +22,27 @@ def test_the_demo_sends_two_digests_once_each_and_verifies_the_archive(
     report = capsys.readouterr().out
     # THEN two days were dispatched and sent, the repeated job sent nothing more
     assert "2 digest(s) sent, 1 duplicate delivery suppressed, 2 archived day(s) verified" in report
+    # AND the week of those days was sent once, from seven archived days, and verifies
+    assert (
+        "weekly digest Week 47 (16–22 Nov) sent: built from 7 archived days, report verified"
+        in report
+    )
     emails = sorted((out / "outbox").glob("*.eml"))
-    assert len(emails) == 2
+    assert len(emails) == 3
     # AND each email is a complete digest: text, HTML and the CSV attachment
-    message = email.message_from_bytes(emails[-1].read_bytes(), policy=policy.default)
-    kinds = sorted(part.get_content_type() for part in message.walk() if not part.is_multipart())
-    assert kinds == ["text/csv", "text/html", "text/plain"]
+    for sent in emails:
+        message = email.message_from_bytes(sent.read_bytes(), policy=policy.default)
+        kinds = sorted(p.get_content_type() for p in message.walk() if not p.is_multipart())
+        assert kinds == ["text/csv", "text/html", "text/plain"]
+    subjects = [
+        email.message_from_bytes(sent.read_bytes(), policy=policy.default)["Subject"]
+        for sent in emails
+    ]
+    assert sum("Week 47 (16–22 Nov)" in subject for subject in subjects) == 1
+    weekly = json.loads((out / "weekly-summary.json").read_text())
+    assert weekly["period"]["kind"] == "week"
+    assert weekly["source"]["complete"] is True
+    assert (out / "weekly-digest.html").is_file()
     # AND the second day's summary carries the first as its trend, with the policy's targets
     summary = json.loads((out / "summary.json").read_text())
     assert summary["previous"]["date"] == "2026-11-19"

@@ -139,7 +139,10 @@ def _period_names(summary: Summary) -> dict[str, Any]:
     period = summary.period
     if period is None or period.kind == "day":
         return {}
-    names: dict[str, Any] = {"titles": (period_title(period), period_title(period, long=True))}
+    names: dict[str, Any] = {
+        "titles": (period_title(period), period_title(period, long=True)),
+        "noun": period.kind,
+    }
     if summary.previous is not None:
         before = Period(period.kind, summary.previous.day, summary.previous.last)
         names["compare"] = (compare_label(period, before), period_title(before, long=True))

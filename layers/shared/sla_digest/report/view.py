@@ -188,8 +188,8 @@ def headline(metric: Metric) -> str:
     return text
 
 
-def _no_previous() -> Change:
-    return Change("", "no earlier day to compare", "neutral")
+def _no_previous(noun: str = "day") -> Change:
+    return Change("", f"no earlier {noun} to compare", "neutral")
 
 
 def _duration_change(current: float | None, previous: float | None, day: str) -> Change:
@@ -241,12 +241,14 @@ def _sla_change(current: SlaView, previous: SlaView, day: str) -> Change:
     return Change("▼", f"{-points} {unit} worse than {day}", "bad")
 
 
-def _tiles(overall: Block, previous: Previous | None, compare: str | None = None) -> list[Tile]:
+def _tiles(
+    overall: Block, previous: Previous | None, compare: str | None = None, noun: str = "day"
+) -> list[Tile]:
     metric = overall.metrics[HEADLINE]
     sla = sla_view(metric)
     count = int(metric.count)
     if previous is None:
-        changes = [_no_previous()] * 5
+        changes = [_no_previous(noun)] * 5
     else:
         day = compare or previous.day.isoformat()
         before = previous.overall.metrics[HEADLINE]
@@ -380,6 +382,7 @@ def digest_view(
     *,
     titles: tuple[str, str] | None = None,
     compare: tuple[str, str] | None = None,
+    noun: str = "day",
 ) -> dict[str, Any]:
     """Everything the templates show, keyed as they name it.
 
@@ -425,7 +428,7 @@ def digest_view(
         "compare_date_long": None
         if previous is None
         else (compare[1] if compare else long_date(previous.day)),
-        "tiles": _tiles(overall, previous, compare[0] if compare else None),
+        "tiles": _tiles(overall, previous, compare[0] if compare else None, noun),
         "metrics": [_metric_view(spec.label, overall.metrics[spec.key]) for spec in METRICS],
         "counts": [(spec.label, format_count(overall.counts.get(spec.key, 0))) for spec in COUNTS],
         "resolutions": format_count(overall.metrics["conversation_resolved"].count),
