@@ -27,6 +27,7 @@ from sla_digest.archive.store import (
     LocalArchive,
     map_concurrently,
     open_archive,
+    reads_concurrently,
     sha256_hex,
 )
 from sla_digest.chatwoot.events import EventSet, classify_rows
@@ -219,7 +220,9 @@ def check_day(
     # In batches, as page_bodies reads, so a 4,000-page day is never in memory at once.
     for start in range(0, len(present), READ_BATCH):
         batch = present[start : start + READ_BATCH]
-        bodies = map_concurrently(lambda entry: archive.get(entry[1]), batch)
+        bodies = map_concurrently(
+            lambda entry: archive.get(entry[1]), batch, concurrent=reads_concurrently(archive)
+        )
         for (label, key, item, number), body in zip(batch, bodies, strict=True):
             listed_size = item.get("bytes") if isinstance(item, dict) else None
             listed_sha = item.get("sha256") if isinstance(item, dict) else None
