@@ -254,3 +254,35 @@ def test_a_day_outside_the_period_is_refused() -> None:
         gathered.add_day(date(2026, 11, 23), EventSet(), pages=0, complete=True, missing=0)
     with pytest.raises(ValueError, match="not a day of the week"):
         gathered.add_missing(date(2026, 11, 15) - timedelta(days=1))
+
+
+def test_each_days_sla_share_on_business_hours_is_judged_as_the_summary_judges_it() -> None:
+    # GIVEN a week of rows judged on business hours (inbox 8 has none: judged on the clock)
+    week = period_of(date(2026, 11, 18), "week")
+    rows_by_day = generate(week, 40, seed=21)
+    targets = SlaTargets(first_response=600.0, reply_time=3600.0, basis="business_hours")
+    gathered = PeriodRows(week, targets, INBOX_HOURS)
+    for day in week.dates():
+        events = classify_rows(rows_by_day[day], report_window(day, ZONE, now=LATER))
+        gathered.add_day(day, events, pages=1, complete=True, missing=0)
+    # WHEN the days' figures are taken
+    figures = {entry.day: entry.metrics for entry in gathered.by_day}
+    # THEN each day's share met is the reference's: business value where the row has one and
+    # its inbox keeps hours, else the calendar value; no target, no share
+    no_hours = {inbox for inbox, hours in INBOX_HOURS.items() if not hours}
+    for day in week.dates():
+        kept = classify_rows(rows_by_day[day], report_window(day, ZONE, now=LATER)).events
+        for name, target in (("first_response", 600.0), ("reply_time", 3600.0)):
+            mine = [r for r in kept if r.name == name]
+            met = sum(
+                (
+                    r.value_in_business_hours
+                    if r.value_in_business_hours is not None and r.inbox_id not in no_hours
+                    else r.value
+                )
+                <= target
+                for r in mine
+            )
+            expected = met / len(mine) if mine else None
+            assert figures[day][name].compliance == pytest.approx(expected), (day, name)
+        assert figures[day]["conversation_resolved"].compliance is None

@@ -13,12 +13,14 @@ caller can stream a month of archived pages without holding more than one day's 
 from __future__ import annotations
 
 import logging
+from bisect import bisect_right
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from sla_digest.chatwoot.events import Columns, EventSet
 from sla_digest.report.days import DayFigures, DayMetric, DaySource
-from sla_digest.report.measure import measure, percentile
+from sla_digest.report.measure import percentile
 from sla_digest.report.metrics import METRIC_KEYS
 from sla_digest.report.summary import build_summary
 
@@ -39,17 +41,43 @@ logger = logging.getLogger(__name__)
 def day_figures(
     day: date, events: EventSet, targets: SlaTargets, inbox_working_hours: Mapping[int, bool]
 ) -> DayFigures:
-    """Count, mean, p90 and SLA share of each metric on one day (the digest's bar chart)."""
-    overall = measure(events, targets, inbox_working_hours).overall
+    """Count, mean, p90 and SLA share of each metric on one day (the digest's bar chart).
+
+    Only the day's overall figures are needed, so each metric's values are sorted once and
+    the SLA rows counted in one pass, judged as :func:`~sla_digest.report.measure.measure`
+    judges them (business hours where the basis and the inbox have them).
+    """
+    business_basis = targets.basis == "business_hours"
     metrics: dict[str, DayMetric] = {}
     for key in METRIC_KEYS:
-        rows = overall.rows(key)
-        count = len(rows.values)
-        compliance = rows.met / count if count and targets.target(key) is not None else None
+        cells = [
+            (inbox_id, cell) for (name, inbox_id, _), cell in events.cells.items() if name == key
+        ]
+        values = sorted(chain.from_iterable(cell.values for _, cell in cells))
+        count = len(values)
+        target = targets.target(key)
+        compliance = None
+        if target is not None and count and not business_basis:
+            compliance = bisect_right(values, target) / count
+        elif target is not None and count:
+            met = 0
+            for inbox_id, cell in cells:
+                on_hours = business_basis and (
+                    inbox_id is None or inbox_working_hours.get(inbox_id, True)
+                )
+                if on_hours:
+                    met += sum(
+                        1
+                        for value, hours in zip(cell.values, cell.hours, strict=True)
+                        if (value if hours is None else hours) <= target
+                    )
+                else:
+                    met += sum(1 for value in cell.values if value <= target)
+            compliance = met / count
         metrics[key] = DayMetric(
             count=count,
-            mean=sum(rows.values) / count if count else None,
-            p90=percentile(rows.values, 90.0),
+            mean=sum(values) / count if count else None,
+            p90=percentile(values, 90.0),
             compliance=compliance,
         )
     return DayFigures(day, metrics)
