@@ -153,3 +153,17 @@ def test_a_version_1_document_claiming_a_period_is_refused_on_reading() -> None:
     doc["period"] = {"kind": "day", "start": "2026-11-20", "end": "2026-11-20", "days": 1}
     with pytest.raises(VerificationError, match=r"summary\.json at \$"):
         Summary.from_dict(doc)
+
+
+def test_a_weeks_previous_block_is_start_end_and_overall_as_the_contract_writes_it() -> None:
+    # GIVEN a week whose previous block is written as section 12 of the design writes it
+    doc = quiet_week()
+    overall = copy.deepcopy(doc["overall"])
+    doc["previous"] = {"start": "2026-11-09", "end": "2026-11-15", "overall": overall}
+    # THEN it is valid and reads back as it was written
+    assert summary_problems(doc) == []
+    assert Summary.from_dict(copy.deepcopy(doc)).to_dict() == doc
+    # AND a day's keeps version 1's date beside them: without it a day's block is refused
+    day = quiet_day_v2()
+    day["previous"] = {"start": "2026-11-19", "end": "2026-11-19", "overall": overall}
+    assert summary_problems(day)

@@ -274,25 +274,27 @@ class Previous:
     def last(self) -> date:
         return self.end if self.end is not None else self.day
 
-    def to_dict(self, version: int = SCHEMA_VERSION) -> dict[str, Any]:
+    def to_dict(self, version: int = SCHEMA_VERSION, *, day: bool = True) -> dict[str, Any]:
+        """The ``previous`` block. A day's keeps version 1's ``date`` beside ``start`` and
+        ``end`` (so a version 1 reader still finds it); a week's or month's has ``start`` and
+        ``end``, as the contract writes them."""
         if version == 1:
             return {"date": self.day.isoformat(), "overall": self.overall.to_dict()}
-        return {
-            "date": self.day.isoformat(),
-            "start": self.day.isoformat(),
-            "end": self.last.isoformat(),
-            "overall": self.overall.to_dict(),
-        }
+        doc: dict[str, Any] = {"date": self.day.isoformat()} if day else {}
+        doc.update(start=self.day.isoformat(), end=self.last.isoformat())
+        doc["overall"] = self.overall.to_dict()
+        return doc
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> Previous:
-        """From a stored summary.json or its ``previous`` block: both have date and overall;
-        version 2 adds the last day (``end``, or a whole summary's ``period.end``)."""
+        """From a stored summary.json or its ``previous`` block: a summary and a day's block
+        have ``date``, a week's or month's block ``start``; version 2 adds the last day
+        (``end``, or a whole summary's ``period.end``)."""
         end = doc.get("end")
         if end is None and isinstance(doc.get("period"), Mapping):
             end = doc["period"].get("end")
         return cls(
-            date.fromisoformat(doc["date"]),
+            date.fromisoformat(doc["date"] if "date" in doc else doc["start"]),
             Block.from_dict(doc["overall"]),
             end=None if end is None else date.fromisoformat(end),
         )
@@ -351,7 +353,11 @@ class Summary:
         doc["by_agent"] = {key: block.to_dict() for key, block in self.by_agent.items()}
         if self.by_day is not None:
             doc["by_day"] = [day.to_dict() for day in self.by_day]
-        doc["previous"] = None if self.previous is None else self.previous.to_dict(version)
+        doc["previous"] = (
+            None
+            if self.previous is None
+            else self.previous.to_dict(version, day=self.kind == "day")
+        )
         return doc
 
     @classmethod
