@@ -15,7 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from sla_digest.aws import AwsClients, dispatch_services
 from sla_digest.config import Settings
-from sla_digest.jobs.dispatch import DispatchServices, handle_dispatch_event
+from sla_digest.jobs.dispatch import DispatchServices, dispatch_metrics, handle_dispatch_event
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -40,6 +40,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     execution_id = event.get("execution_id") if isinstance(event, dict) else None
     logger.set_correlation_id(execution_id or context.aws_request_id)
     result = handle_dispatch_event(event, services())
-    metrics.add_metric(name="JobsQueued", unit=MetricUnit.Count, value=result["queued"])
-    metrics.add_metric(name="ConfigErrors", unit=MetricUnit.Count, value=result["errors"])
+    for name, value in dispatch_metrics(result):
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     return result

@@ -10,21 +10,17 @@ import functools
 import logging
 import os
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from sla_digest.exceptions import ConfigError, SlaDigestError, VerificationError
+from sla_digest_cli import report_cmd
 from sla_digest_cli.dataset_cmd import add_dataset_parser
+from sla_digest_cli.doctor import register as register_doctor
+from sla_digest_cli.operate import register as register_operator_commands
 from sla_digest_cli.query import add_query_parser
-from sla_digest_cli.report_cmd import (
-    RangeOrRecipient,
-    add_report_parser,
-    range_days,
-    run_range,
-    verify_reports,
-)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -40,6 +36,7 @@ logger = logging.getLogger(__name__)
 TOKEN_VARIABLE = "CHATWOOT_API_TOKEN"  # noqa: S105 - the name of a variable, not a token
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+SANDBOX_PORT = 3901  # not 3000, where a Chatwoot development server listens
 RENDER_OUT = "rendered"  # render's folder when --out is not given (and --check is not either)
 
 
@@ -102,6 +99,12 @@ def _date_arg(text: str) -> date:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+def _deliver_arg(text: str) -> tuple[str, ...]:
+    from sla_digest_cli.channels import parse_deliver
+
+    return parse_deliver(text)
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -135,21 +138,36 @@ def _headline(result: RunResult) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Delivery:
-    """Where ``run`` hands the finished digest: the outbox folder, or SES with --send."""
+    """Where ``run`` hands the finished digest: the outbox folder, or SES with --send;
+    with --deliver, the chosen channels through ``DIR/deliveries.json``."""
 
     send: bool
     sender: str | None
     outbox: Path
+    deliver: tuple[str, ...] = ()
+    out: Path | None = None
+    nested: bool = False
 
-    def channels(self, recipients: Sequence[str]) -> list[Channel]:
-        """The email channel when there is someone to send to (or --send asks for it)."""
+    def channels(self, recipients: Sequence[str], account_id: int = 0) -> list[Channel]:
+        """With --deliver, the chosen channels; else the email channel when there is someone
+        to send to (or --send asks for it)."""
         from sla_digest.delivery.email import EmailChannel, OutboxMailer, SesMailer
 
+        def email(to: Sequence[str]) -> Channel:
+            mailer = SesMailer() if self.send else OutboxMailer(self.outbox)
+            sender = self.sender or "sla-digest@localhost"
+            return EmailChannel(mailer, sender=sender, recipients=to)
+
+        if self.deliver and self.out is not None:
+            from sla_digest_cli.channels import local_channels
+
+            return local_channels(
+                self.deliver, account_id=account_id, recipients=recipients, email=email,
+                out=self.out, nested=self.nested,
+            )  # fmt: skip
         if not (recipients or self.send):
             return []
-        mailer = SesMailer() if self.send else OutboxMailer(self.outbox)
-        sender = self.sender or "sla-digest@localhost"
-        return [EmailChannel(mailer, sender=sender, recipients=recipients)]
+        return [email(recipients)]
 
 
 def _run_one(
@@ -171,17 +189,28 @@ def _run_one(
                 client=client,
                 archive=archive,
                 templates_dir=_templates_dir(args.templates),
-                channels=delivery.channels(request.recipients),
+                channels=delivery.channels(request.recipients, request.account_id),
                 progress=bar,
             )
             return run_account_day(
-                request, ports, previous=previous, allow_partial=args.allow_partial
-            )
+                request, ports, previous=previous, allow_partial=args.allow_partial,
+                force=args.force,
+            )  # fmt: skip
     finally:
         bar.close()
 
 
+def _say_receipts(args: argparse.Namespace, result: RunResult) -> None:
+    if args.deliver:
+        from sla_digest_cli.channels import describe
+
+        for line in describe(result.receipts):
+            _say(f"  {line}")
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
+    if args.first is not None or args.last is not None:  # --from D1 --to D2: several days
+        return report_cmd.run_range(args, _run_one, _headline, _Delivery, _token, _say_receipts)
     if args.config:
         return _run_config(args)
     missing = [
@@ -222,23 +251,15 @@ def _run_flags(args: argparse.Namespace) -> int:
         targets=targets,
         recipients=tuple(args.to or ()),
     )
-    delivery = _Delivery(send=args.send, sender=args.sender, outbox=out / "outbox")
-    days = range_days(args.first, args.last)
-    if days is not None:  # several days, in the archive layout under --out
-        return run_range(
-            args,
-            days,
-            requests=lambda each: [replace(request, day=each)],
-            run_one=_run_one,
-            delivery=delivery,
-            headline=_headline,
-            token=token,
-        )
     archive = DayArchive(LocalArchive(out), args.account_id, day, flat=True)
+    delivery = _Delivery(
+        send=args.send, sender=args.sender, outbox=out / "outbox", deliver=args.deliver, out=out
+    )
     result = _run_one(
         request, archive=archive, previous=None, args=args, delivery=delivery, token=token
     )
     _say(f"account {args.account_id} {day}: {_headline(result)}")
+    _say_receipts(args, result)
     _say(f"written to {out}")
     return 0 if result.summary.source.complete else EXIT_ERROR
 
@@ -266,20 +287,17 @@ def _run_config(args: argparse.Namespace) -> int:
         if not accounts:
             raise ConfigError(f"account {args.account_id} is not configured (or not enabled)")
     token = _token()
-    store = LocalArchive(Path(args.out))
-    delivery = _Delivery(send=args.send, sender=args.sender, outbox=Path(args.out) / "outbox")
-    days = range_days(args.first, args.last)
-    if days is not None:
-        code = run_range(
-            args,
-            days,
-            requests=lambda each: [DayRequest.for_account(a, each) for a in accounts],
-            run_one=_run_one,
-            delivery=delivery,
-            headline=_headline,
-            token=token,
+    if any(account.token_secret for account in accounts):
+        # Said once: every account names a secret, and none of them is read here.
+        sys.stderr.write(
+            f"sla-digest: note: token_secret is not used by a local run; the token comes "
+            f"from {TOKEN_VARIABLE}\n"
         )
-        return EXIT_ERROR if failures else code
+    store = LocalArchive(Path(args.out))
+    delivery = _Delivery(
+        send=args.send, sender=args.sender, outbox=Path(args.out) / "outbox",
+        deliver=args.deliver, out=Path(args.out), nested=True,
+    )  # fmt: skip
     for account in accounts:
         day = args.date or previous_day(datetime.now(tz=UTC), account.timezone)
         request = DayRequest.for_account(account, day)
@@ -298,6 +316,7 @@ def _run_config(args: argparse.Namespace) -> int:
             sys.stderr.write(f"sla-digest: error: account {account.account_id}: {exc}\n")
             continue
         _say(f"account {account.account_id} {day}: {_headline(result)}")
+        _say_receipts(args, result)
     _say(f"written to {args.out}")
     return EXIT_ERROR if failures else 0
 
@@ -326,10 +345,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
                 "the summary matches the raw pages"
             )
     _say(f"{checked - failed} of {checked} archived days verified")
-    reports, broken = verify_reports(args.location, account_id=args.account_id, day=args.date)
-    if reports:
-        _say(f"{reports - broken} of {reports} archived reports verified")
-    return EXIT_ERROR if failed or broken else 0
+    return EXIT_ERROR if report_cmd.verify_reports(args) or failed else 0
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
@@ -450,9 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--account-id", type=_positive_int, help="Chatwoot account id")
     run.add_argument("--account-name", help="name shown in the digest")
     run.add_argument("--date", type=_date_arg, help="report day YYYY-MM-DD (default: yesterday)")
-    run.add_argument(
-        "--from", dest="first", type=_date_arg, help="first day of a range (with --to D2)"
-    )
+    run.add_argument("--from", dest="first", type=_date_arg, help="first day of a range (--to D2)")
     run.add_argument("--timezone", help="IANA time zone of the account, e.g. Europe/Berlin")
     run.add_argument("--out", help="output folder")
     run.add_argument("--sla", help="targets: first_response=30m,reply_time=1h,...")
@@ -468,10 +482,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--allow-partial", action="store_true", help="allow a day not yet over")
     run.add_argument("--send", action="store_true", help="send through SES instead of the outbox")
     run.add_argument("--sender", help="From address for --send (an SES-verified identity)")
+    run.add_argument("--to", action=report_cmd.RangeOrRecipient, help=report_cmd.TO_HELP)
     run.add_argument(
-        "--to",
-        action=RangeOrRecipient,
-        help="recipient (repeatable); a date YYYY-MM-DD ends the --from range",
+        "--deliver",
+        type=_deliver_arg,
+        default=(),
+        metavar="email,slack,teams,webhook",
+        help="channels to deliver to, each once (ledger DIR/deliveries.json); hook URLs from "
+        "SLA_DIGEST_SLACK_URL, SLA_DIGEST_TEAMS_URL, SLA_DIGEST_WEBHOOK_URL (+ "
+        "SLA_DIGEST_WEBHOOK_SECRET); default: the outbox only",
+    )
+    run.add_argument(
+        "--force", action="store_true", help="deliver again what deliveries.json records as sent"
     )
     run.add_argument("--templates", help="digest templates folder")
     run.set_defaults(func=_cmd_run, last=None)
@@ -508,7 +530,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(func=func)
 
     sandbox = command("sandbox", help="serve the sandbox Chatwoot on 127.0.0.1")
-    sandbox.add_argument("--port", type=int, default=3000)
+    sandbox.add_argument(
+        "--port",
+        type=int,
+        default=SANDBOX_PORT,
+        help=f"port on 127.0.0.1 (default {SANDBOX_PORT}; 3000 is Chatwoot's own dev server)",
+    )
     sandbox.add_argument("--events", type=_positive_int, default=600)
     sandbox.add_argument("--latency", type=float, default=0.0, help="seconds per request")
     sandbox.add_argument("--fault-rate", type=float, default=0.0)
@@ -522,16 +549,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sandbox.set_defaults(func=_cmd_sandbox)
 
-    add_report_parser(
-        commands,
-        parents=[verbose],
-        day_type=_date_arg,
-        id_type=_positive_int,
-        templates_dir=_templates_dir,
-        token=_token,
-    )
+    report_cmd.register(command, _date_arg, _positive_int, _templates_dir, _token)
     add_query_parser(commands)
     add_dataset_parser(commands, day_type=_date_arg, id_type=_positive_int)
+    register_doctor(command)
+    register_operator_commands(command)
     return parser
 
 

@@ -9,11 +9,14 @@ for it (the sandbox has rows on 19, 20 and 21 November only, so those are quiet 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from secrets import token_urlsafe
 from typing import TYPE_CHECKING, Any
 
 from sla_digest.exceptions import ConfigError
@@ -21,6 +24,8 @@ from sla_digest.exceptions import ConfigError
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
+
+    from sla_digest_cli.sandbox.receiver import Receiver
 
 __all__ = ["fake_aws_environment", "run_demo"]
 
@@ -31,6 +36,8 @@ TABLE = "sla-digest-demo-idempotency"
 SENDER = "digest@demo.example"
 RECIPIENT = "support-leads@demo.example"
 SECRET = "sla-digest/demo"  # noqa: S105 - the name of a secret, not its value
+HOOK_SECRETS = {kind: f"sla-digest/demo/{kind}" for kind in ("slack", "teams", "webhook")}
+SIGNING_SECRET = "sla-digest/demo/webhook-key"  # noqa: S105 - a name, not the key
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +78,22 @@ class Invocation:
         return 300_000
 
 
+def _channels() -> list[dict[str, Any]]:
+    """Email (daily and weekly), and Slack, Teams and a signed webhook (daily) whose URLs are
+    kept in Secrets Manager."""
+    return [
+        {"type": "email", "recipients": [RECIPIENT]},
+        {"type": "slack", "url_secret": HOOK_SECRETS["slack"], "periods": ["daily"]},
+        {"type": "teams", "url_secret": HOOK_SECRETS["teams"], "periods": ["daily"]},
+        {
+            "type": "webhook",
+            "url_secret": HOOK_SECRETS["webhook"],
+            "signing_secret": SIGNING_SECRET,
+            "periods": ["daily"],
+        },
+    ]
+
+
 def _accounts(base_url: str, account_id: int, timezone: str) -> dict[str, Any]:
     return {
         "$schema": "./accounts.schema.json",  # as a document kept beside the schema has it
@@ -86,6 +109,8 @@ def _accounts(base_url: str, account_id: int, timezone: str) -> dict[str, Any]:
                 "recipients": [RECIPIENT],
                 "sla_policy": "Standard",
                 "sla": {"conversation_resolved": "24h"},
+                "digests": ["daily", "weekly"],
+                "channels": _channels(),
             }
         ],
     }
@@ -101,15 +126,22 @@ def run_demo(out: Path, *, templates_dir: Path, say: Callable[[str], None]) -> i
             "from a checkout (or pip install moto)"
         ) from exc
 
+    from sla_digest_cli.sandbox.receiver import Receiver
     from sla_digest_cli.sandbox.server import SandboxOptions, SandboxServer
 
     options = SandboxOptions(events=1200, latency=0.005, shuffle_ties=True, fault_rate=0.05)
-    with SandboxServer(options) as server, fake_aws_environment(), mock_aws():
+    with (
+        SandboxServer(options) as server,
+        Receiver() as hooks,
+        fake_aws_environment(),
+        mock_aws(),
+    ):
         say(
             f"sandbox Chatwoot on {server.base_url} (account {options.account_id}, "
-            f"{options.timezone}); AWS services emulated in-process"
+            f"{options.timezone}), Slack/Teams/webhook receiver on {hooks.base_url}; "
+            "AWS services emulated in-process"
         )
-        result = _pipeline(server, options, out=out, templates_dir=templates_dir, say=say)
+        result = _pipeline(server, options, hooks, out=out, templates_dir=templates_dir, say=say)
     say(
         f"demo finished: {result.sent} digest(s) sent, {result.duplicates_suppressed} duplicate "
         f"delivery suppressed, {result.verified_days} archived day(s) verified"
@@ -120,7 +152,13 @@ def run_demo(out: Path, *, templates_dir: Path, say: Callable[[str], None]) -> i
 
 
 def _pipeline(
-    server: Any, options: Any, *, out: Path, templates_dir: Path, say: Callable[[str], None]
+    server: Any,
+    options: Any,
+    hooks: Receiver,
+    *,
+    out: Path,
+    templates_dir: Path,
+    say: Callable[[str], None],
 ) -> DemoResult:
     import boto3
 
@@ -149,6 +187,10 @@ def _pipeline(
     secrets.create_secret(
         Name=SECRET, SecretString=json.dumps({"api_access_token": options.admin_token})
     )
+    for kind, name in HOOK_SECRETS.items():
+        secrets.create_secret(Name=name, SecretString=hooks.url(kind))
+    signing_key = token_urlsafe(24)
+    secrets.create_secret(Name=SIGNING_SECRET, SecretString=signing_key)
     config = _accounts(server.base_url, options.account_id, options.timezone)
     s3.put_object(Bucket=BUCKET, Key="config/accounts.json", Body=json.dumps(config).encode())
     settings = Settings(
@@ -196,6 +238,7 @@ def _pipeline(
     archive_dir = out / "archive"
     _download(s3, archive_dir)
     _export_emails(out / "outbox")
+    _export_channels(hooks, out, signing_key=signing_key, say=say)
     verified = 0
     for day in (first, options.day):
         problems = verify_day(DayArchive(LocalArchive(archive_dir), options.account_id, day))
@@ -252,6 +295,39 @@ def _export_week(
     return (
         f"weekly digest {period_title(week)} sent: built from {days} archived days, report {state}"
     )
+
+
+def _export_channels(
+    hooks: Receiver, out: Path, *, signing_key: str, say: Callable[[str], None]
+) -> None:
+    """What Slack, Teams and the webhook received, as files and previews; signatures checked."""
+    from sla_digest_cli.previews import slack_preview, teams_preview
+
+    folder = out / "channels"
+    folder.mkdir(parents=True, exist_ok=True)
+    previews = {"slack": slack_preview, "teams": teams_preview}
+    for kind in ("slack", "teams", "webhook"):
+        received = hooks.received(kind)
+        for number, item in enumerate(received, start=1):
+            (folder / f"{kind}-{number}.json").write_bytes(item.body)
+        note = ""
+        if kind == "webhook":
+            good = sum(_signed(item.body, item.headers, signing_key) for item in received)
+            note = f", {good} with a valid signature"
+        if received and kind in previews:
+            (folder / f"{kind}.html").write_text(previews[kind](received[-1].json()))
+        say(f"{kind}: {len(received)} message(s) received{note}")
+
+
+def _signed(body: bytes, headers: dict[str, str], key: str) -> bool:
+    """Whether ``SLA-Digest-Signature`` is the HMAC a receiver expects (the README's check)."""
+    parts = dict(
+        item.split("=", 1)
+        for item in headers.get("sla-digest-signature", "").split(",")
+        if "=" in item
+    )
+    expected = hmac.new(key.encode(), f"{parts.get('t', '')}.".encode() + body, hashlib.sha256)
+    return hmac.compare_digest(expected.hexdigest(), parts.get("v1", ""))
 
 
 def _download(s3: Any, folder: Path) -> None:

@@ -24,10 +24,10 @@ if TYPE_CHECKING:
     from sla_digest.delivery.channel import Channel
     from sla_digest.jobs.report import ReportResult
 
-__all__ = ["RangeOrRecipient", "add_report_parser", "run_range", "verify_reports"]
+__all__ = ["TO_HELP", "RangeOrRecipient", "register", "run_range", "verify_reports"]
 
 MAX_RANGE_DAYS = 92
-DELIVERABLE = ("email",)
+TO_HELP = "recipient (repeatable); a date YYYY-MM-DD ends the --from range"
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -82,25 +82,31 @@ def range_days(first: date | None, last: str | None) -> list[date] | None:
 
 def run_range(
     args: argparse.Namespace,
-    days: list[date],
-    *,
-    requests: Callable[[date], list[Any]],
     run_one: Callable[..., Any],
-    delivery: Any,
     headline: Callable[[Any], str],
-    token: str,
+    courier: Callable[..., Any],
+    token: Callable[[], str],
+    say_receipts: Callable[[argparse.Namespace, Any], None],
 ) -> int:
-    """Run each day of the range (oldest first, so each finds the previous day for its trend)
-    for each request ``requests(day)`` gives, into the archive layout under ``--out``."""
+    """``run … --from D1 --to D2 --out ROOT``: each day of the range (oldest first, so each finds
+    the day before for its trend), for the flags' account or every configured one, into the
+    archive layout under ROOT. ``run_one``, ``courier`` and the rest are the CLI's own."""
     from sla_digest.archive import DayArchive, LocalArchive
     from sla_digest.exceptions import SlaDigestError
 
-    if args.date is not None:
+    days = range_days(args.first, args.last)
+    if days is None or args.date is not None:
         raise ConfigError("give either --date D or --from D1 --to D2, not both")
     if args.out is None:
         raise ConfigError("run --from/--to needs --out ROOT (the archive folder)")
-    store = LocalArchive(Path(args.out))
-    failures = 0
+    failures, requests = _config_requests(args) if args.config else _flag_requests(args)
+    out = Path(args.out)
+    store = LocalArchive(out)
+    delivery = courier(
+        send=args.send, sender=args.sender, outbox=out / "outbox", deliver=args.deliver,
+        out=out, nested=True,
+    )  # fmt: skip
+    secret = token()
     for day in days:
         for request in requests(day):
             before = DayArchive(store, request.account_id, day - timedelta(days=1))
@@ -111,7 +117,7 @@ def run_range(
                     previous=before.summary(),
                     args=args,
                     delivery=delivery,
-                    token=token,
+                    token=secret,
                 )
             except SlaDigestError as exc:
                 failures += 1
@@ -119,8 +125,62 @@ def run_range(
                 continue
             failures += not result.summary.source.complete
             _say(f"account {request.account_id} {day}: {headline(result)}")
-    _say(f"{len(days)} days written to {args.out}")
+            say_receipts(args, result)
+    _say(f"{len(days)} days written to {out}")
     return 1 if failures else 0
+
+
+def _flag_requests(args: argparse.Namespace) -> tuple[int, Callable[[date], list[Any]]]:
+    """The one account the flags name, checked as ``run`` checks them."""
+    from sla_digest.config import SlaTargets, parse_sla_flag, validate_base_url
+    from sla_digest.jobs.job import DayRequest
+    from sla_digest.window import load_timezone
+
+    flags = (("--base-url", args.base_url), ("--account-id", args.account_id))
+    missing = [flag for flag, value in (*flags, ("--timezone", args.timezone)) if value is None]
+    if missing:
+        raise ConfigError(f"run needs {', '.join(missing)} (or --config accounts.json)")
+    load_timezone(args.timezone)
+    base_url = validate_base_url(args.base_url, where="--base-url")
+    targets = parse_sla_flag(args.sla, basis=args.sla_basis) if args.sla else SlaTargets()
+    if args.send and not (args.sender and args.to):
+        raise ConfigError("--send needs --sender ADDRESS and at least one --to ADDRESS")
+
+    def requests(day: date) -> list[Any]:
+        return [
+            DayRequest(
+                account_id=args.account_id,
+                account_name=args.account_name,
+                base_url=base_url,
+                timezone=args.timezone,
+                day=day,
+                targets=targets,
+                recipients=tuple(args.to or ()),
+            )
+        ]
+
+    return 0, requests
+
+
+def _config_requests(args: argparse.Namespace) -> tuple[int, Callable[[date], list[Any]]]:
+    """Every enabled account of ``--config`` (or ``--account-id``); bad entries are counted."""
+    from sla_digest.config import load_config
+    from sla_digest.jobs.job import DayRequest
+
+    path = Path(args.config)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    config = load_config(data, source=str(path))
+    for error in config.errors:
+        sys.stderr.write(f"sla-digest: skipped: {error}\n")
+    accounts = [a for a in config.accounts if a.enabled]
+    if args.account_id is not None:
+        accounts = [a for a in accounts if a.account_id == args.account_id]
+        if not accounts:
+            raise ConfigError(f"account {args.account_id} is not configured (or not enabled)")
+    return len(config.errors), lambda day: [DayRequest.for_account(a, day) for a in accounts]
 
 
 # --------------------------------------------------------------------------------------------
@@ -128,21 +188,18 @@ def run_range(
 # --------------------------------------------------------------------------------------------
 
 
-def add_report_parser(
-    commands: Any,
-    *,
-    parents: list[argparse.ArgumentParser],
+def register(
+    command: Callable[..., argparse.ArgumentParser],
     day_type: Callable[[str], date],
     id_type: Callable[[str], int],
     templates_dir: Callable[[str | None], Path],
     token: Callable[[], str],
 ) -> None:
-    """The ``report`` subcommand (design, section 15)."""
+    """The ``report`` subcommand (design, section 15); ``command`` makes a subparser."""
     import functools
 
-    report = commands.add_parser(
+    report = command(
         "report",
-        parents=parents,
         help="build a weekly or monthly digest from an archive folder",
         description="Built from the days archived under --archive; missing days are fetched "
         "(token from CHATWOOT_API_TOKEN) and archived there only when --base-url is given.",
@@ -160,10 +217,17 @@ def add_report_parser(
     report.add_argument("--sla-basis", choices=("calendar", "business_hours"), default="calendar")
     report.add_argument("--base-url", help="Chatwoot URL, to fetch days not archived yet")
     report.add_argument(
-        "--deliver", help="channels to send through: email (SES); default: the outbox only"
+        "--deliver",
+        metavar="email,slack,teams,webhook",
+        help="channels to deliver to, each once (ledger DIR/deliveries.json), as run does; "
+        "default: the outbox only",
     )
     report.add_argument("--to", action="append", help="recipient (repeatable)")
-    report.add_argument("--sender", help="From address for --deliver email")
+    report.add_argument("--send", action="store_true", help="email through SES, not the outbox")
+    report.add_argument("--sender", help="From address for --send (an SES-verified identity)")
+    report.add_argument(
+        "--force", action="store_true", help="deliver again what deliveries.json records as sent"
+    )
     report.add_argument("--allow-partial", action="store_true", help="allow a period not yet over")
     report.add_argument("--concurrency", type=id_type, default=8, help="pages in flight")
     report.add_argument("--templates", help="digest templates folder")
@@ -199,26 +263,27 @@ def open_archive_root(location: str, *, may_be_empty: bool) -> tuple[Archive, st
 
 
 def _channels(args: argparse.Namespace, out: Path) -> list[Channel]:
+    """As ``run`` delivers: with ``--deliver``, each chosen channel once through
+    ``DIR/deliveries.json``; without it, the outbox when there are recipients."""
     from sla_digest.delivery.email import EmailChannel, OutboxMailer, SesMailer
+    from sla_digest_cli.channels import local_channels, parse_deliver
 
-    wanted = [name.strip() for name in (args.deliver or "").split(",") if name.strip()]
-    unknown = [name for name in wanted if name not in DELIVERABLE]
-    if unknown:
-        raise ConfigError(
-            f"--deliver {unknown[0]!r} is not a channel report can send through: use "
-            f"{', '.join(DELIVERABLE)}"
-        )
     recipients = tuple(args.to or ())
-    if "email" in wanted:
-        if not (args.sender and recipients):
-            raise ConfigError("--deliver email needs --sender ADDRESS and at least one --to")
-        return [EmailChannel(SesMailer(), sender=args.sender, recipients=recipients)]
-    if not recipients:
-        return []
-    mailer = OutboxMailer(out / "outbox")
-    return [
-        EmailChannel(mailer, sender=args.sender or "sla-digest@localhost", recipients=recipients)
-    ]
+    if args.send and not (args.sender and recipients):
+        raise ConfigError("--send needs --sender ADDRESS and at least one --to ADDRESS")
+
+    def email(to: Sequence[str]) -> Channel:
+        mailer = SesMailer() if args.send else OutboxMailer(out / "outbox")
+        return EmailChannel(mailer, sender=args.sender or "sla-digest@localhost", recipients=to)
+
+    if args.deliver:
+        try:
+            chosen = parse_deliver(args.deliver)
+        except argparse.ArgumentTypeError as exc:
+            raise ConfigError(f"--deliver: {exc}") from exc
+        return local_channels(chosen, account_id=args.account_id, recipients=recipients,
+                              email=email, out=out)  # fmt: skip
+    return [email(recipients)] if recipients or args.send else []
 
 
 def _cmd_report(
@@ -278,7 +343,7 @@ def _cmd_report(
         connect=connect,
         channels=channels,
     )
-    result = run_account_period(request, ports, allow_partial=args.allow_partial)
+    result = run_account_period(request, ports, force=args.force, allow_partial=args.allow_partial)
     _write_out(result, LocalArchive(out))
     _say(_report_line(result))
     _say(f"written to {out} (archived at {result.archive.location()})")
@@ -327,14 +392,16 @@ def _report_line(result: ReportResult) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def verify_reports(location: str, *, account_id: int | None, day: date | None) -> tuple[int, int]:
-    """Check the reports at an archive root; print a line each; return (checked, failed)."""
+def verify_reports(args: argparse.Namespace) -> int:
+    """``verify``'s second half: every report at the location (an archive root), a line each
+    and a count; returns how many failed."""
     from sla_digest.archive.verify_report import find_reports, verify_report
 
+    location: str = args.location
     if not location.startswith("s3://") and not (Path(location) / "reports").is_dir():
-        return 0, 0
+        return 0
     checked = failed = 0
-    for label, report in find_reports(location, account_id=account_id, day=day):
+    for label, report in find_reports(location, account_id=args.account_id, day=args.date):
         checked += 1
         problems = verify_report(report)
         if problems:
@@ -343,4 +410,6 @@ def verify_reports(location: str, *, account_id: int | None, day: date | None) -
                 _say(f"FAIL {label}: {problem}")
         else:
             _say(f"OK   {label}: the report matches the raw pages of its days")
-    return checked, failed
+    if checked:
+        _say(f"{checked - failed} of {checked} archived reports verified")
+    return failed

@@ -55,3 +55,13 @@ def test_the_demo_sends_two_digests_once_each_and_verifies_the_archive(
     for path in out.rglob("*"):
         if path.is_file():
             assert token not in path.read_bytes(), path
+    # AND Slack, Teams and the webhook each got both days once, the webhook signed, and no
+    # hook URL (a secret, like the token) is written into any file of the archive
+    assert "slack: 2 message(s) received" in report
+    assert "teams: 2 message(s) received" in report
+    assert "webhook: 2 message(s) received, 2 with a valid signature" in report
+    webhook = json.loads((out / "channels" / "webhook-2.json").read_text())
+    assert webhook == summary
+    for path in (out / "archive").rglob("*"):
+        if path.is_file():
+            assert b"/slack/" not in path.read_bytes(), path

@@ -175,7 +175,7 @@ def _stranger(tmp_path: Path) -> Path:
         (lambda root, tmp: ["--archive", str(tmp / "nowhere")], "does not exist"),
         (lambda root, tmp: ["--archive", str(_stranger(tmp))], "is not an archive folder"),
         (lambda root, tmp: ["--archive", str(_flat_day(tmp))], "is one day's --out folder"),
-        (lambda root, tmp: ["--deliver", "pigeon"], "--deliver 'pigeon' is not a channel"),
+        (lambda root, tmp: ["--deliver", "pigeon"], "'pigeon' is not a channel"),
     ],
     ids=["period", "week-start", "not-ended", "no-folder", "not-an-archive", "flat-day", "deliver"],
 )  # fmt: skip

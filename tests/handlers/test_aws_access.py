@@ -131,3 +131,41 @@ def test_a_missing_accounts_json_says_where_to_upload_it(aws: None) -> None:
         match=r"^s3://archive/config/accounts.json does not exist: upload accounts.json there$",
     ):
         read_config("archive", "config/accounts.json", s3=s3)
+
+
+def test_a_secrets_version_changes_when_its_value_is_put_and_says_missing_when_absent(
+    aws: None,
+) -> None:
+    # GIVEN no secret yet, then one, then a new value put into it
+    from sla_digest.aws import secret_version
+
+    clients = AwsClients()
+    absent = secret_version("sla-digest/acme", secretsmanager=clients.secretsmanager)
+    clients.secretsmanager.create_secret(Name="sla-digest/acme", SecretString=TOKEN)
+    first = secret_version("sla-digest/acme", secretsmanager=clients.secretsmanager)
+    clients.secretsmanager.put_secret_value(SecretId="sla-digest/acme", SecretString="other")
+    second = secret_version("sla-digest/acme", secretsmanager=clients.secretsmanager)
+
+    # THEN each state reads differently, and none of them is the value
+    assert absent == "missing"
+    assert len({absent, first, second}) == 3
+    assert TOKEN not in (first, second)
+
+
+def test_the_config_version_is_its_etag_and_says_missing_when_absent(aws: None) -> None:
+    from sla_digest.aws import config_version
+
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(
+        Bucket="sla-digest-archive", CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    assert config_version("sla-digest-archive", "config/accounts.json", s3=s3) == "missing"
+    s3.put_object(Bucket="sla-digest-archive", Key="config/accounts.json", Body=b"{}")
+    first = config_version("sla-digest-archive", "config/accounts.json", s3=s3)
+    s3.put_object(Bucket="sla-digest-archive", Key="config/accounts.json", Body=b"{}")
+    same = config_version("sla-digest-archive", "config/accounts.json", s3=s3)
+    s3.put_object(Bucket="sla-digest-archive", Key="config/accounts.json", Body=b'{"accounts": []}')
+    changed = config_version("sla-digest-archive", "config/accounts.json", s3=s3)
+
+    # the same bytes uploaded again are the same config; other bytes are not
+    assert first == same != changed

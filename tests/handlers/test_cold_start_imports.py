@@ -46,6 +46,11 @@ LOADED_ON_USE = [
     "sla_digest.report.render",
     "sla_digest.report.summary",
     "sla_digest.delivery.email",
+    "sla_digest.delivery.http",
+    "sla_digest.delivery.slack",
+    "sla_digest.delivery.teams",
+    "sla_digest.delivery.webhook",
+    "sla_digest.delivery.configured",
 ]
 
 

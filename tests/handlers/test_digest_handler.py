@@ -235,3 +235,79 @@ def test_logs_carry_the_message_id_and_metrics_the_work_done(
     )
     assert metrics["EventsFetched"] == [float(summary["source"]["events"])]
     assert "DigestFailures" not in metrics
+
+
+def test_an_archive_only_job_archives_and_summarises_the_day_without_delivering_it(
+    deployed: Any,
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: Any,
+    sample_event: Callable[[str], Any],
+    json_lines: Callable[[str], list[dict[str, Any]]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN the sample archive-only job (deliver false) for 20 Nov
+    app = load_handler("digest")
+
+    # WHEN the real handler runs it
+    response = app.lambda_handler(sample_event("digest-job-archive-only.json"), lambda_context)
+
+    # THEN the day is archived with its summary and digest, no email left, no delivery marker
+    # was written (so the schedule would still deliver the day), and the metric says archived
+    assert response == {"batchItemFailures": []}
+    keys = archived_keys(deployed)
+    assert {
+        f"raw/{DAY_KEYS}/manifest.json",
+        f"summaries/{DAY_KEYS}/summary.json",
+        f"digests/{DAY_KEYS}/digest.html",
+    } <= keys
+    assert f"digests/{DAY_KEYS}/delivery.json" not in keys
+    assert emails_sent(deployed) == 0
+    (metrics,) = [line for line in json_lines(capsys.readouterr().out) if "_aws" in line]
+    assert metrics["DaysArchived"] == [1.0]
+    assert "DigestsSent" not in metrics
+
+
+def test_an_archive_only_job_for_a_day_already_archived_does_not_fetch_again(
+    deployed: Any,
+    sandbox: SandboxServer,
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: Any,
+    sample_event: Callable[[str], Any],
+) -> None:
+    # GIVEN the day archived once by an archive-only job
+    event = sample_event("digest-job-archive-only.json")
+    load_handler("digest").lambda_handler(event, lambda_context)
+    requests_before = sandbox.stats.snapshot()["requests"]
+
+    # WHEN the same job comes again
+    response = load_handler("digest").lambda_handler(event, lambda_context)
+
+    # THEN it succeeds without asking Chatwoot and still sends nothing
+    assert response == {"batchItemFailures": []}
+    assert sandbox.stats.snapshot()["requests"] == requests_before
+    assert emails_sent(deployed) == 0
+
+
+def test_a_delivering_job_after_an_archive_only_one_sends_the_archived_day_once(
+    deployed: Any,
+    sandbox: SandboxServer,
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: Any,
+    sample_event: Callable[[str], Any],
+) -> None:
+    # GIVEN the day archived by an archive-only job
+    load_handler("digest").lambda_handler(
+        sample_event("digest-job-archive-only.json"), lambda_context
+    )
+    requests_before = sandbox.stats.snapshot()["requests"]
+
+    # WHEN the ordinary job for that day arrives (the schedule's)
+    response = load_handler("digest").lambda_handler(
+        sample_event("digest-job.json"), lambda_context
+    )
+
+    # THEN the archived digest is sent, without fetching the day again
+    assert response == {"batchItemFailures": []}
+    assert emails_sent(deployed) == 1
+    assert sandbox.stats.snapshot()["requests"] == requests_before
+    assert f"digests/{DAY_KEYS}/delivery.json" in archived_keys(deployed)

@@ -10,6 +10,7 @@ import pytest
 
 from sla_digest.exceptions import ConfigError
 from sla_digest.jobs.dispatch import parse_event
+from sla_digest.jobs.job import DigestJob
 from tests.fixtures.aws import REGION
 
 if TYPE_CHECKING:
@@ -232,3 +233,150 @@ def test_importing_the_handler_reads_nothing_and_a_missing_variable_is_named_on_
         match=r"^environment variable ARCHIVE_BUCKET and JOBS_QUEUE_URL are not set",
     ):
         app.lambda_handler({"date": "2026-11-20"}, lambda_context)
+
+
+def test_every_sample_event_is_accepted_by_the_handler_it_is_for(
+    sample_event: Callable[[str], Any],
+) -> None:
+    # GIVEN every file in events/: those with Records are SQS events (digest-job*.json and the
+    # weekly and monthly jobs), the rest dispatch events
+    from tests.handlers.conftest import EVENTS
+
+    names = sorted(path.name for path in EVENTS.glob("*.json"))
+
+    # THEN each parses: the dispatch events as events, each SQS record's body as a job
+    for name in names:
+        if "Records" in sample_event(name):
+            for record in sample_event(name)["Records"]:
+                DigestJob.from_body(record["body"])
+        else:
+            parse_event(sample_event(name))
+    assert "backfill-archive-only.json" in names
+
+
+def test_the_archive_only_backfill_queues_jobs_that_say_deliver_false(
+    deployed: dict[str, Any],
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: Any,
+    sample_event: Callable[[str], Any],
+) -> None:
+    # GIVEN the sample archive-only backfill of 1..20 Nov for account 7
+    app = load_handler("dispatch")
+
+    # WHEN the real handler runs it
+    result = app.lambda_handler(sample_event("backfill-archive-only.json"), lambda_context)
+
+    # THEN twenty jobs are queued, each carrying deliver false, and the result names them so
+    jobs = queued_jobs(deployed)
+    assert [job["date"] for job in jobs] == [f"2026-11-{day:02d}" for day in range(1, 21)]
+    assert {job["deliver"] for job in jobs} == {False}
+    assert result["jobs"][0] == "7/2026-11-01 (archive only)"
+
+
+# --- deployed before accounts.json exists ------------------------------------------------------
+
+
+def test_ticks_before_accounts_json_exists_end_normally_with_one_warning_a_day(
+    deployed: dict[str, Any],
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: Any,
+    json_lines: Callable[[str], list[dict[str, Any]]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN a stack deployed but no accounts.json uploaded yet
+    deployed["s3"].delete_object(Bucket=BUCKET, Key="config/accounts.json")
+    app = load_handler("dispatch")
+
+    # WHEN a whole UTC day of quarter-hour ticks runs (96 of them, from 00:00)
+    results = [
+        app.lambda_handler(
+            {"scheduled_time": f"2026-11-21T{minute // 60:02d}:{minute % 60:02d}:00Z"},
+            lambda_context,
+        )
+        for minute in range(0, 24 * 60, 15)
+    ]
+
+    # THEN every tick ended normally with nothing queued, no line is an error, and exactly one
+    # warning names the object to upload
+    assert {(r["queued"], r["errors"], r["config"]) for r in results} == {(0, 0, "missing")}
+    lines = [
+        line
+        for line in json_lines(capsys.readouterr().out)
+        if str(line.get("name", "")).startswith("sla_digest")
+    ]
+    assert not [line for line in lines if line["level"] == "ERROR"]
+    (warning,) = [line for line in lines if line["level"] == "WARNING"]
+    assert "s3://sla-digest-archive/config/accounts.json does not exist" in warning["message"]
+    assert queued_jobs(deployed) == []
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_a_manual_run_before_accounts_json_exists_fails_with_the_upload_hint(
+    deployed: dict[str, Any], load_handler: Callable[[str], ModuleType], lambda_context: Any
+) -> None:
+    # GIVEN no accounts.json
+    deployed["s3"].delete_object(Bucket=BUCKET, Key="config/accounts.json")
+
+    # WHEN a person asks for a day, THEN they are told, in one line, what to upload where
+    with pytest.raises(ConfigError, match=r"accounts\.json does not exist: upload accounts\.json"):
+        load_handler("dispatch").lambda_handler({"date": "2026-11-20"}, lambda_context)
+
+
+# --- the heartbeat ----------------------------------------------------------------------------
+
+
+def published(lines: list[dict[str, Any]]) -> dict[str, Any]:
+    (metrics,) = [line for line in lines if "_aws" in line]
+    return metrics
+
+
+def test_each_schedule_tick_publishes_how_many_digests_are_overdue(
+    deployed: dict[str, Any],
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: Any,
+    json_lines: Callable[[str], list[dict[str, Any]]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN the 21 Nov 09:00 UTC tick: Berlin's 20 Nov (due 06:00 UTC) and Kolkata's 20 Nov
+    # (due 01:30 UTC) are past send hour + 2 h; UTC's 20 Nov (07:00) is too; only Kolkata's
+    # and UTC's went out; the older days of the window were all delivered
+    for account_id, day in ((7, "19"), (8, "18"), (8, "19"), (9, "19"), (8, "20"), (9, "20")):
+        mark_delivered(deployed["s3"], account_id, f"2026-11-{day}")
+    app = load_handler("dispatch")
+
+    # WHEN the tick runs
+    result = app.lambda_handler({"scheduled_time": "2026-11-21T09:00:00Z"}, lambda_context)
+
+    # THEN one digest (Berlin's) is overdue, as a metric in the application's namespace
+    assert result["overdue"] == 1
+    metrics = published(json_lines(capsys.readouterr().out))
+    assert metrics["OverdueDigests"] == [1.0]
+    assert metrics["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "SlaDigest"
+
+
+def test_a_manual_run_publishes_no_heartbeat(
+    deployed: dict[str, Any],
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: Any,
+    sample_event: Callable[[str], Any],
+    json_lines: Callable[[str], list[dict[str, Any]]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    load_handler("dispatch").lambda_handler(sample_event("manual-run.json"), lambda_context)
+
+    assert "OverdueDigests" not in published(json_lines(capsys.readouterr().out))
+
+
+def test_a_tick_without_accounts_json_publishes_no_heartbeat_so_the_alarm_sees_missing_data(
+    deployed: dict[str, Any],
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: Any,
+    sample_event: Callable[[str], Any],
+    json_lines: Callable[[str], list[dict[str, Any]]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    deployed["s3"].delete_object(Bucket=BUCKET, Key="config/accounts.json")
+
+    load_handler("dispatch").lambda_handler(sample_event("schedule.json"), lambda_context)
+
+    assert "OverdueDigests" not in published(json_lines(capsys.readouterr().out))

@@ -28,6 +28,23 @@ if TYPE_CHECKING:
     from types import ModuleType
 
 WEEK_KEYS = "reports/account_id=7/period=week/start=2026-11-16"
+
+
+def set_digests(resources: Any, digests: list[str]) -> None:
+    """Give account 7 of the deployed accounts.json these ``digests``."""
+    key = "config/accounts.json"
+    document = json.loads(resources["s3"].get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    document["accounts"][0]["digests"] = digests
+    resources["s3"].put_object(Bucket=BUCKET, Key=key, Body=json.dumps(document).encode())
+
+
+@pytest.fixture
+def weekly(deployed: Any) -> Any:  # noqa: F811
+    """The deployed account, getting daily, weekly and monthly digests."""
+    set_digests(deployed, ["daily", "weekly", "monthly"])
+    return deployed
+
+
 MONTH_KEYS = "reports/account_id=7/period=month/start=2026-11-01"
 
 
@@ -50,7 +67,7 @@ def test_the_sample_period_jobs_are_valid_jobs(
 
 
 def test_the_weekly_sample_archives_its_days_and_the_report_and_sends_one_email(
-    deployed: Any,  # noqa: F811
+    weekly: Any,
     load_handler: Callable[[str], ModuleType],
     lambda_context: Any,
     sample_event: Callable[[str], Any],
@@ -60,7 +77,7 @@ def test_the_weekly_sample_archives_its_days_and_the_report_and_sends_one_email(
     # WHEN the digest handler gets the weekly sample
     response = app.lambda_handler(sample_event("weekly-job.json"), lambda_context)
     # THEN no record failed; every day of the week was archived first, and the report
-    keys = archived_keys(deployed)
+    keys = archived_keys(weekly)
     assert response == {"batchItemFailures": []}
     for day in range(16, 23):
         assert f"raw/account_id=7/date=2026-11-{day}/manifest.json" in keys
@@ -74,16 +91,16 @@ def test_the_weekly_sample_archives_its_days_and_the_report_and_sends_one_email(
         f"{WEEK_KEYS}/delivery.json",
     } <= keys
     # AND exactly one email went out: the week's
-    assert emails_sent(deployed) == 1
+    assert emails_sent(weekly) == 1
     summary = json.loads(
-        deployed["s3"].get_object(Bucket=BUCKET, Key=f"{WEEK_KEYS}/summary.json")["Body"].read()
+        weekly["s3"].get_object(Bucket=BUCKET, Key=f"{WEEK_KEYS}/summary.json")["Body"].read()
     )
     assert summary["period"]["kind"] == "week"
     assert summary["source"]["complete"] is True
 
 
 def test_a_weekly_job_delivered_twice_sends_one_email_and_force_sends_again(
-    deployed: Any,  # noqa: F811
+    weekly: Any,
     load_handler: Callable[[str], ModuleType],
     lambda_context: Any,
     sample_event: Callable[[str], Any],
@@ -95,7 +112,7 @@ def test_a_weekly_job_delivered_twice_sends_one_email_and_force_sends_again(
     again = load_handler("digest").lambda_handler(event, lambda_context)
     # THEN it succeeds without a second email
     assert again == {"batchItemFailures": []}
-    assert emails_sent(deployed) == 1
+    assert emails_sent(weekly) == 1
     # AND a forced job sends the week once more
     forced = with_body(
         event, '{"account_id": 7, "period": "week", "date": "2026-11-16", "force": true}'
@@ -103,11 +120,11 @@ def test_a_weekly_job_delivered_twice_sends_one_email_and_force_sends_again(
     assert load_handler("digest").lambda_handler(forced, lambda_context) == {
         "batchItemFailures": []
     }
-    assert emails_sent(deployed) == 2
+    assert emails_sent(weekly) == 2
 
 
 def test_the_monthly_sample_builds_november_from_its_thirty_days(
-    deployed: Any,  # noqa: F811
+    weekly: Any,
     load_handler: Callable[[str], ModuleType],
     lambda_context: Any,
     sample_event: Callable[[str], Any],
@@ -117,7 +134,7 @@ def test_the_monthly_sample_builds_november_from_its_thirty_days(
     )
     assert response == {"batchItemFailures": []}
     summary = json.loads(
-        deployed["s3"].get_object(Bucket=BUCKET, Key=f"{MONTH_KEYS}/summary.json")["Body"].read()
+        weekly["s3"].get_object(Bucket=BUCKET, Key=f"{MONTH_KEYS}/summary.json")["Body"].read()
     )
     assert summary["period"] == {
         "kind": "month",
@@ -126,11 +143,11 @@ def test_the_monthly_sample_builds_november_from_its_thirty_days(
         "days": 30,
     }
     assert len(summary["by_day"]) == 30
-    assert emails_sent(deployed) == 1
+    assert emails_sent(weekly) == 1
 
 
 def test_a_period_job_whose_date_is_not_the_first_day_fails_alone_with_a_clear_line(
-    deployed: Any,  # noqa: F811
+    weekly: Any,
     load_handler: Callable[[str], ModuleType],
     lambda_context: Any,
     sample_event: Callable[[str], Any],
@@ -148,7 +165,27 @@ def test_a_period_job_whose_date_is_not_the_first_day_fails_alone_with_a_clear_l
     errors = [line for line in json_lines(capsys.readouterr().out) if line.get("level") == "ERROR"]
     assert len(errors) == 1
     assert "2026-11-18 is not the first day of its week (2026-11-16" in errors[0]["message"]
-    assert emails_sent(deployed) == 1
+    assert emails_sent(weekly) == 1
+
+
+def test_an_account_without_weekly_digests_gets_its_week_archived_but_not_sent(
+    deployed: Any,  # noqa: F811
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: Any,
+    sample_event: Callable[[str], Any],
+) -> None:
+    # GIVEN an account whose digests are daily only (its email channel takes days only)
+    set_digests(deployed, ["daily"])
+    # WHEN a weekly job arrives all the same (sent by hand)
+    response = load_handler("digest").lambda_handler(
+        sample_event("weekly-job.json"), lambda_context
+    )
+    # THEN the week is built and archived, and no channel sends it
+    assert response == {"batchItemFailures": []}
+    keys = archived_keys(deployed)
+    assert f"{WEEK_KEYS}/summary.json" in keys
+    assert f"{WEEK_KEYS}/delivery.json" not in keys
+    assert emails_sent(deployed) == 0
 
 
 def test_the_monday_schedule_tick_queues_the_week_for_weekly_accounts(

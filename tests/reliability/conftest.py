@@ -3,7 +3,8 @@ sandbox, and the deployed functions under moto with AWS faults injected at the c
 
 Every test of the suite runs under :func:`leak_watch`: whatever it logged (down to DEBUG), printed,
 wrote to its temporary folder, stored in moto's S3 or sent through moto's SES, and every exception
-it handed to the watch, is searched for :data:`TOKEN` when the test ends.
+it handed to the watch, is searched for :data:`TOKEN`, the hook path :data:`HOOK_TOKEN` and the
+signing key :data:`SIGNING_KEY` when the test ends.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ TEMPLATES = ROOT / "templates"
 
 # The one access token of this suite: the sandbox's administrator token and the secrets' value.
 TOKEN = "cwtok-Rel1ab1l1ty-9f3a7c2e51d84b06"
+# The channels' secrets: the secret part of every hook URL (its path), the webhook signing key.
+HOOK_TOKEN = "hookpath-Rel1ab1l1ty-6c0e2b94d1"
+SIGNING_KEY = "whsec-Rel1ab1l1ty-8a4f1e7d03"
+SECRETS = (TOKEN, HOOK_TOKEN, SIGNING_KEY)
 DAY = date(2026, 11, 20)
 ZONE = "Europe/Berlin"
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
@@ -114,9 +119,10 @@ class LeakWatch:
         for number, raw in enumerate(ses_raw_messages(), start=1):
             self.add(f"email {number}", raw)
 
-    def leaks(self, secret: str = TOKEN) -> list[str]:
-        needle = secret.encode()
-        return [label for label, data in self.sources if needle in data]
+    def leaks(self, *secrets: str) -> list[str]:
+        """Where any of ``secrets`` (default: the token, a hook path, the signing key) is."""
+        needles = [secret.encode() for secret in secrets or SECRETS]
+        return [label for label, data in self.sources if any(needle in data for needle in needles)]
 
 
 @pytest.fixture(autouse=True)
@@ -140,14 +146,14 @@ def _package_loggers_without_stale_handlers() -> Iterator[None]:
 def leak_watch(
     caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> Iterator[LeakWatch]:
-    """After the test: no log record, output, file or registered artefact holds the token."""
+    """After the test: no log record, output, file or registered artefact holds a secret."""
     for name in _WATCHED_LOGGERS:
         caplog.set_level(logging.DEBUG, logger=name)
     watch = LeakWatch()
     yield watch
     collect(watch, caplog, capsys, tmp_path)
     leaked = watch.leaks()
-    assert not leaked, f"the access token leaked into: {', '.join(leaked)}"
+    assert not leaked, f"a token, hook URL or signing key leaked into: {', '.join(leaked)}"
 
 
 def collect(

@@ -366,14 +366,17 @@ def test_a_bad_secret_fails_its_account_alone_and_the_batch_goes_on(
         )
     # WHEN the batch is handled
     failed = handle(deployed.function("digest"), lambda_context, ("m-8", job(8)), ("m-7", job(7)))
-    # THEN account 8 failed with one line naming its secret's problem; account 7 was sent
+    # THEN account 8 failed with one line naming its secret's problem; account 7 was sent;
+    # account 8's day holds nothing but the failure marker that keeps catch-up from repeating it
     assert failed == ["m-8"]
     (line,) = error_lines(output)
     assert fragment in line
     if case != "mangled":
         assert "secret 'sla-digest/8'" in line
     assert len(ses_raw_messages()) == 1
-    assert not [key for key in deployed.archived_keys() if "account_id=8" in key]
+    assert [key for key in deployed.archived_keys() if "account_id=8" in key] == [
+        "digests/account_id=8/date=2026-11-20/failure.json"
+    ]
 
 
 # --------------------------------------------------------------------------- dispatch

@@ -292,16 +292,40 @@ def test_no_statement_allows_every_action_or_every_resource(template: dict[str, 
 
 
 def test_secrets_are_readable_only_under_the_name_prefix(template: dict[str, Any]) -> None:
+    # Only the digest function reads values; both may describe a secret (its version id tells
+    # dispatch whether a failed day's token was changed since), and only under the prefix.
     for function in FUNCTIONS:
         for statement in statements(template, function):
-            if "secretsmanager:GetSecretValue" in as_list(statement["Action"]):
+            actions = as_list(statement["Action"])
+            if not any(a.startswith("secretsmanager:") for a in actions):
+                continue
+            assert sub_text(statement["Resource"]).endswith(":secret:${TokenSecretPrefix}*")
+            if "secretsmanager:GetSecretValue" in actions:
                 assert function == "DigestFunction"
-                assert as_list(statement["Action"]) == ["secretsmanager:GetSecretValue"]
-                assert sub_text(statement["Resource"]).endswith(":secret:${TokenSecretPrefix}*")
+                assert set(actions) == {
+                    "secretsmanager:GetSecretValue",
+                    "secretsmanager:DescribeSecret",
+                }
             else:
-                assert not any(
-                    a.startswith("secretsmanager:") for a in as_list(statement["Action"])
-                )
+                assert actions == ["secretsmanager:DescribeSecret"]
+
+
+def test_tokens_and_channel_secrets_share_one_read_statement_under_the_prefix(
+    template: dict[str, Any],
+) -> None:
+    # GIVEN the digest function's statements that read secrets
+    reads = [
+        statement
+        for statement in statements(template, "DigestFunction")
+        if "secretsmanager:GetSecretValue" in as_list(statement["Action"])
+    ]
+    # THEN one statement, one prefix, for the tokens and the hook URLs and signing keys alike
+    (statement,) = reads
+    assert as_list(statement["Resource"]) == [statement["Resource"]]
+    default = template["Parameters"]["TokenSecretPrefix"]["Default"]
+    for name in ("sla-digest/acme", "sla-digest/acme/slack", "sla-digest/acme/hook-key"):
+        assert name.startswith(default)
+    assert "url_secret" in template["Parameters"]["TokenSecretPrefix"]["Description"]
 
 
 def test_email_can_be_sent_only_as_the_sender(template: dict[str, Any]) -> None:
@@ -324,6 +348,7 @@ def test_s3_access_is_limited_to_the_prefixes_in_use(template: dict[str, Any]) -
         "${ArchiveBucket.Arn}/raw/*",
         "${ArchiveBucket.Arn}/summaries/*",
         "${ArchiveBucket.Arn}/digests/*",
+        "${ArchiveBucket.Arn}/digests/*/failure.json",
         "${ArchiveBucket.Arn}/datasets/*",
     }
     for function in FUNCTIONS:
@@ -343,12 +368,20 @@ def test_dispatch_only_reads_the_archive_and_only_digest_writes_it(
     def actions(function: str) -> set[str]:
         return {a for s in statements(template, function) for a in as_list(s["Action"])}
 
-    assert actions("DispatchFunction") == {"s3:GetObject", "s3:ListBucket", "sqs:SendMessage"}
+    assert actions("DispatchFunction") == {
+        "s3:GetObject",
+        "s3:ListBucket",
+        "sqs:SendMessage",
+        "secretsmanager:DescribeSecret",
+    }
     assert {"s3:PutObject", "s3:DeleteObject"} <= actions("DigestFunction")
     deletes = [
         s for s in statements(template, "DigestFunction") if s["Action"] == "s3:DeleteObject"
     ]
-    assert [sub_text(s["Resource"]) for s in deletes] == ["${ArchiveBucket.Arn}/raw/*"]
+    assert [sub_text(s["Resource"]) for s in deletes] == [
+        "${ArchiveBucket.Arn}/raw/*",
+        "${ArchiveBucket.Arn}/digests/*/failure.json",
+    ]
 
 
 def test_jobs_can_be_sent_only_to_the_jobs_queue(template: dict[str, Any]) -> None:
@@ -421,6 +454,91 @@ def test_the_alarm_email_subscription_exists_only_when_an_address_is_given(
         "Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]
     }
     assert template["Parameters"]["AlarmEmail"]["Default"] == ""
+
+
+def published_metric_names() -> set[str]:
+    """Every metric name the code hands to Powertools (the handlers and the jobs' telemetry)."""
+    sources = [*ROOT.glob("functions/*/app.py"), *ROOT.glob("layers/shared/sla_digest/**/*.py")]
+    text = "\n".join(path.read_text() for path in sources)
+    return set(re.findall(r'"([A-Z][A-Za-z]+)"', text))
+
+
+def test_the_heartbeat_alarm_fires_on_overdue_digests_and_on_missing_data(
+    template: dict[str, Any],
+) -> None:
+    # GIVEN the alarm on the metric dispatch publishes every tick
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    (alarm,) = [
+        body["Properties"]
+        for body in template["Resources"].values()
+        if body["Type"] == "AWS::CloudWatch::Alarm"
+        and body["Properties"].get("MetricName") == "OverdueDigests"
+    ]
+
+    # THEN it reads the functions' namespace and service, goes off on any overdue digest and
+    # when no tick reported (missing data breaches), and notifies the alarm topic both ways
+    assert alarm["Namespace"] == variables["POWERTOOLS_METRICS_NAMESPACE"]
+    assert alarm["Dimensions"] == [
+        {"Name": "service", "Value": variables["POWERTOOLS_SERVICE_NAME"]}
+    ]
+    assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == (
+        "Maximum",
+        "GreaterThanThreshold",
+        0,
+    )
+    assert alarm["TreatMissingData"] == "breaching"
+    # one period at least as long as the slowest schedule we document (hourly)
+    assert alarm["Period"] * alarm["EvaluationPeriods"] >= 3600
+    assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": "AlarmTopic"}]
+    assert "dispatch_metrics(result)" in (ROOT / "functions" / "dispatch" / "app.py").read_text()
+
+
+def dashboard_metrics(template: dict[str, Any]) -> list[list[Any]]:
+    body = resource(template, "OperationsDashboard")["Properties"]["DashboardBody"]
+    text = re.sub(r"\$\{([^}]+)\}", r"\1", sub_text(body))  # ${JobsQueue.Arn} -> JobsQueue.Arn
+    widgets = json.loads(text)["widgets"]
+    return [row for widget in widgets for row in widget["properties"]["metrics"]]
+
+
+def test_the_dashboard_shows_deliveries_fetching_failures_and_dead_letter_depth(
+    template: dict[str, Any],
+) -> None:
+    # GIVEN the dashboard's metrics
+    rows = dashboard_metrics(template)
+    ours = {row[1] for row in rows if row[0] == "SlaDigest"}
+    queues = {
+        row[3] for row in rows if row[:2] == ["AWS/SQS", "ApproximateNumberOfMessagesVisible"]
+    }
+
+    # THEN it shows what the README promises, and the two dead-letter queues
+    assert {
+        "DigestsSent",
+        "OverdueDigests",
+        "PagesFetched",
+        "FetchRetries",
+        "DigestFailures",
+        "PermanentFailures",
+    } <= ours
+    assert queues == {
+        "JobsDeadLetterQueue.QueueName",
+        "DispatchDeadLetterQueue.QueueName",
+    }
+
+
+def test_every_metric_on_the_dashboard_and_in_an_alarm_is_one_the_code_publishes(
+    template: dict[str, Any],
+) -> None:
+    # GIVEN the application's metrics the dashboard and the alarms read
+    alarms = {
+        body["Properties"]["MetricName"]
+        for body in template["Resources"].values()
+        if body["Type"] == "AWS::CloudWatch::Alarm"
+        and body["Properties"].get("Namespace") == "SlaDigest"
+    }
+    shown = {row[1] for row in dashboard_metrics(template) if row[0] == "SlaDigest"}
+
+    # THEN each is a name the code publishes: a renamed metric cannot leave a silent widget
+    assert (alarms | shown) - published_metric_names() == set()
 
 
 def test_every_skipped_checkov_check_carries_a_reason(template: dict[str, Any]) -> None:

@@ -6,6 +6,7 @@ and clocks are fakes, so every test is instant and deterministic.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import math
@@ -95,7 +96,7 @@ class FakeChatwoot(BaseAdapter):
         status, body, content_type = answer
         response = requests.Response()
         response.status_code = status
-        response._content = body
+        response.raw = io.BytesIO(body)  # read as a stream, like a socket's body
         response.headers = CaseInsensitiveDict({"Content-Type": content_type})
         response.url = request.url or ""
         response.request = request

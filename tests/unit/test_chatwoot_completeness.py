@@ -7,6 +7,7 @@ tie-breaker may; so plain paging repeats some rows and skips others.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import random
@@ -88,7 +89,7 @@ class TieShufflingChatwoot(BaseAdapter):
             body = self._page(query, turn)
         response = requests.Response()
         response.status_code = 200
-        response._content = body
+        response.raw = io.BytesIO(body)  # read as a stream, like a socket's body
         response.headers = CaseInsensitiveDict({"Content-Type": "application/json"})
         response.request = request
         return response

@@ -17,6 +17,7 @@ from sla_digest.report.periods import (
     period_kind,
     period_of,
     period_window,
+    periods_ending,
 )
 
 LATER = datetime(2030, 1, 1, tzinfo=UTC)
@@ -175,3 +176,18 @@ def test_the_period_block_round_trips_and_checks_its_day_count() -> None:
     assert Period.from_dict(doc) == week
     with pytest.raises(ValueError, match="has 7 days"):
         Period.from_dict({**doc, "days": 6})
+
+
+def test_the_periods_ending_on_given_days_are_those_the_digests_name() -> None:
+    # GIVEN Sunday 29 and Monday 30 November 2026 (the last day of a week and of a month)
+    days = [date(2026, 11, 29), date(2026, 11, 30)]
+    # THEN a weekly account has the week of 23 November end, a monthly one November
+    assert periods_ending(days, ["daily", "weekly"]) == [
+        Period("week", date(2026, 11, 23), date(2026, 11, 29))
+    ]
+    assert periods_ending(days, ["monthly"]) == [
+        Period("month", date(2026, 11, 1), date(2026, 11, 30))
+    ]
+    # AND with Sunday weeks, the week of 22 November ends on Saturday 28: none here
+    assert periods_ending(days, ["weekly"], "sunday") == []
+    assert periods_ending(days, ["daily"]) == []

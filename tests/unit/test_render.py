@@ -216,18 +216,29 @@ def test_inbox_rows_show_names_and_first_response_figures(acme: Digest, row: str
     assert row in squeeze(acme.text.replace("\u2068", "").replace("\u2069", ""))
 
 
-def test_agents_are_listed_busiest_first_with_unknown_and_unassigned_named() -> None:
-    # GIVEN agents with activity 130 (Ana), 85 (Arabic name), 37 ("none") and 19 (deleted 12)
+def test_agents_are_listed_by_breaches_then_activity_with_unassigned_last() -> None:
+    # GIVEN agents with SLA breaches (first response + reply + resolution) and activity:
+    # Ana 0+6+3 = 9 breaches; Arabic name 2+4+1 = 7 and 85 rows; deleted 12: 1+4+2 = 7 and 19;
+    # "none" (Unassigned): 0 and 37 rows
     digest = render(load("acme-2026-11-20.json"))
     html = visible_text(digest.html)
     names = [
         "Ana Souza",
         "محمد الأحمد",
-        "Unassigned",
         "Agent #12 (no longer in the account)",
+        "Unassigned",
     ]
-    # THEN they appear in that order
+    # THEN the most breaches come first, equal breaches by activity, and Unassigned last
     positions = [html.index(name) for name in names]
+    assert positions == sorted(positions)
+
+
+def test_inboxes_are_listed_by_breaches_before_volume() -> None:
+    # GIVEN Website chat (176 rows, 8 breaches), Email (90 rows, 15 breaches), deleted #5 (0)
+    digest = render(load("acme-2026-11-20.json"))
+    text = visible_text(digest.html)
+    # THEN Email, with more breaches, comes before the busier Website chat
+    positions = [text.index(name) for name in ("Email", "Website chat", "Inbox #5 (deleted)")]
     assert positions == sorted(positions)
 
 

@@ -17,7 +17,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sla_digest.config import Config, load_config
-from sla_digest.exceptions import ConfigError
+from sla_digest.exceptions import ConfigError, ConfigMissing
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -33,17 +33,23 @@ if TYPE_CHECKING:
     from sla_digest.config import AccountConfig, Settings
     from sla_digest.delivery.channel import Channel
     from sla_digest.jobs.dispatch import DispatchServices
+    from sla_digest.jobs.failure import FingerprintOf
     from sla_digest.jobs.job import DigestJob
     from sla_digest.jobs.run import JobServices
 
 __all__ = [
     "TOKEN_MAX_AGE",
     "AwsClients",
+    "config_version",
     "digest_services",
     "dispatch_services",
+    "fingerprint_reader",
     "job_services",
+    "read_channel_secret",
     "read_config",
+    "read_secret_text",
     "read_token",
+    "secret_version",
 ]
 
 logger = logging.getLogger(__name__)
@@ -125,11 +131,13 @@ class AwsClients:
         return self._secrets
 
 
-def read_token(secret_name: str, *, clients: AwsClients, max_age: int = TOKEN_MAX_AGE) -> str:
-    """The Chatwoot ``api_access_token`` kept in ``secret_name`` (cached for ``max_age`` s).
+def read_secret_text(
+    secret_name: str, *, clients: AwsClients, max_age: int = TOKEN_MAX_AGE
+) -> str | None:
+    """The text kept in ``secret_name`` (cached for ``max_age`` s); ``None`` if not text.
 
-    The secret is the token itself or JSON ``{"api_access_token": "..."}``. Errors name the
-    secret and what is wrong with it, never its value.
+    An unreadable secret is a :class:`ConfigError` that names the secret and the error code,
+    never its value.
     """
     from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
@@ -145,13 +153,31 @@ def read_token(secret_name: str, *, clients: AwsClients, max_age: int = TOKEN_MA
             value = value.decode("utf-8")
         except UnicodeDecodeError:
             value = None
-    token = _token_from_text(value) if isinstance(value, str) else None
+    return value if isinstance(value, str) else None
+
+
+def read_token(secret_name: str, *, clients: AwsClients, max_age: int = TOKEN_MAX_AGE) -> str:
+    """The Chatwoot ``api_access_token`` kept in ``secret_name`` (cached for ``max_age`` s).
+
+    The secret is the token itself or JSON ``{"api_access_token": "..."}``. Errors name the
+    secret and what is wrong with it, never its value.
+    """
+    value = read_secret_text(secret_name, clients=clients, max_age=max_age)
+    token = _token_from_text(value) if value is not None else None
     if not token:
         raise ConfigError(
             f"secret {secret_name!r} holds no token: store the token itself "
             'or {"api_access_token": "..."}'
         )
     return token
+
+
+def read_channel_secret(secret_name: str, *, clients: AwsClients) -> str:
+    """A channel's secret (a hook URL or a signing key) as text; its form is checked later."""
+    value = read_secret_text(secret_name, clients=clients)
+    if value is None:
+        raise ConfigError(f"secret {secret_name!r} is not text: store the URL or key as a string")
+    return value
 
 
 def read_config(bucket: str, key: str, *, s3: S3Client) -> Config:
@@ -161,24 +187,78 @@ def read_config(bucket: str, key: str, *, s3: S3Client) -> Config:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
-        if code in ("NoSuchKey", "404", "NoSuchBucket"):
-            raise ConfigError(f"{source} does not exist: upload accounts.json there") from exc
+        if code in ("NoSuchKey", "404"):
+            raise ConfigMissing(f"{source} does not exist: upload accounts.json there") from exc
+        if code == "NoSuchBucket":
+            raise ConfigError(
+                f"{source}: the bucket does not exist (check ARCHIVE_BUCKET)"
+            ) from exc
         raise ConfigError(f"{source} cannot be read ({code or 'error'})") from exc
     except BotoCoreError as exc:
         raise ConfigError(f"{source} cannot be read ({type(exc).__name__})") from exc
     return load_config(body, source=source)
 
 
+def config_version(bucket: str, key: str, *, s3: S3Client) -> str:
+    """The ETag of ``accounts.json`` (it changes with its content), or why there is none."""
+    try:
+        return s3.head_object(Bucket=bucket, Key=key)["ETag"].strip('"')
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", "error"))
+        return "missing" if code in ("NoSuchKey", "404", "NotFound") else f"unreadable ({code})"
+    except BotoCoreError as exc:
+        return f"unreadable ({type(exc).__name__})"
+
+
+def secret_version(secret_name: str, *, secretsmanager: SecretsManagerClient) -> str:
+    """The id of the secret's current version (it changes when the value is put), never the value.
+
+    ``"missing"`` when there is no such secret, ``"unreadable (<code>)"`` when it cannot be
+    described.
+    """
+    try:
+        described = secretsmanager.describe_secret(SecretId=secret_name)
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", "error"))
+        return "missing" if code == "ResourceNotFoundException" else f"unreadable ({code})"
+    except BotoCoreError as exc:
+        return f"unreadable ({type(exc).__name__})"
+    for version, stages in described.get("VersionIdsToStages", {}).items():
+        if "AWSCURRENT" in stages:
+            return version
+    changed = described.get("LastChangedDate")
+    return changed.isoformat() if changed is not None else "unknown"
+
+
+def fingerprint_reader(settings: Settings, clients: AwsClients) -> FingerprintOf:
+    """What a fix of a permanent failure changes: ``accounts.json`` and the account's secrets."""
+    from sla_digest.jobs.failure import Fingerprint
+
+    def read(secret_names: Sequence[str]) -> Fingerprint:
+        config = config_version(settings.archive_bucket, settings.config_key, s3=clients.s3)
+        versions = tuple(
+            (name, secret_version(name, secretsmanager=clients.secretsmanager))
+            for name in sorted(set(secret_names))
+        )
+        return Fingerprint(config=config, secrets=versions)
+
+    return read
+
+
 def job_services(settings: Settings, clients: AwsClients, *, session: Any = None) -> JobServices:
-    """The digest jobs' adapters: the S3 archive and config, tokens, SES behind the ledger.
+    """The digest jobs' adapters: the S3 archive and config, tokens, the channels behind the ledger.
+
+    Each account's configured channels (email through SES; Slack, Teams and webhooks with their
+    URLs and signing keys read from Secrets Manager when they deliver) share the ledger.
 
     ``session`` is the HTTP session the Chatwoot clients use (tests pass one to a sandbox).
     """
     # Imported here: the dispatch function imports this module and needs none of them.
     from sla_digest.archive.store import S3Archive
     from sla_digest.chatwoot.client import ChatwootClient
+    from sla_digest.delivery.configured import channels_for
     from sla_digest.delivery.email import EmailChannel, SesMailer
-    from sla_digest.delivery.once import ExactlyOnce, IdempotencyLedger
+    from sla_digest.delivery.once import IdempotencyLedger
     from sla_digest.jobs.run import JobServices
 
     def load() -> Config:
@@ -188,16 +268,25 @@ def job_services(settings: Settings, clients: AwsClients, *, session: Any = None
         token = read_token(account.token_secret, clients=clients)
         return ChatwootClient(account.base_url, token, session=session)
 
-    def channels(account: AccountConfig, lambda_context: Any) -> Sequence[Channel]:
-        email = EmailChannel(
-            SesMailer(sesv2=clients.sesv2),
-            sender=settings.sender_address,
-            recipients=account.recipients,
-        )
+    def channels(
+        account: AccountConfig, lambda_context: Any, period: str = "day"
+    ) -> Sequence[Channel]:
+        def email(recipients: Sequence[str]) -> Channel:
+            mailer = SesMailer(sesv2=clients.sesv2)
+            return EmailChannel(mailer, sender=settings.sender_address, recipients=recipients)
+
         ledger = IdempotencyLedger(
             settings.idempotency_table, dynamodb=clients.dynamodb, lambda_context=lambda_context
         )
-        return [ExactlyOnce(email, ledger)]
+        # Never empty: an account without ``channels`` has its email channel (config.py).
+        return channels_for(
+            account.channels,
+            account_id=account.account_id,
+            read_secret=lambda name: read_channel_secret(name, clients=clients),
+            email=email,
+            period=period,
+            ledger=ledger,
+        )
 
     return JobServices(
         store=S3Archive(settings.archive_bucket, s3=clients.s3),
@@ -205,6 +294,7 @@ def job_services(settings: Settings, clients: AwsClients, *, session: Any = None
         connect=connect,
         channels=channels,
         templates_dir=settings.templates_dir,
+        fingerprint=fingerprint_reader(settings, clients),
     )
 
 
@@ -229,6 +319,7 @@ def dispatch_services(settings: Settings, clients: AwsClients) -> DispatchServic
         ),
         store=S3Archive(settings.archive_bucket, s3=clients.s3),
         queue=queue,
+        fingerprint=fingerprint_reader(settings, clients),
     )
 
 

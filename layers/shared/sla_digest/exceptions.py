@@ -17,6 +17,7 @@ neither counts as retryable, so nothing is dropped on a guess::
     │                                it archived so far lets the next attempt resume
     ├── PermanentError               only a person can fix it
     │   ├── ConfigError              the configuration (file, flags or event) is invalid
+    │   │   └── ConfigMissing        accounts.json does not exist (yet) where it is expected
     │   ├── WindowError              the report day cannot be reported on (not over, bad date)
     │   ├── AuthenticationError      401: bad token, not an administrator's, suspended, bot
     │   ├── NotFoundError            404: unknown account, or Chatwoot without the reporting API
@@ -40,6 +41,7 @@ __all__ = [
     "AuthenticationError",
     "ChatwootError",
     "ConfigError",
+    "ConfigMissing",
     "DeadlineExceeded",
     "DeliveryError",
     "DeliveryRejected",
@@ -79,6 +81,10 @@ class ConfigError(PermanentError):
     """Raised when configuration is invalid; the message names the offending key or entry."""
 
 
+class ConfigMissing(ConfigError):
+    """Raised when ``accounts.json`` is not where it is expected: not uploaded yet, or moved."""
+
+
 class WindowError(PermanentError):
     """Raised when a report day is refused: not over yet in its time zone, or not a date."""
 
@@ -104,7 +110,8 @@ class RetryBudgetExhausted(ChatwootError, RetryableError):
 
 
 class ResponseError(ChatwootError, PermanentError):
-    """Raised when a response is HTTP-valid but breaks the API's documented shape."""
+    """Raised when a response is HTTP-valid but breaks the API's documented shape; a body over
+    5 MB, or one whose ``total_pages`` does not follow from its ``count``, at once (no retry)."""
 
 
 class ArchiveError(SlaDigestError):

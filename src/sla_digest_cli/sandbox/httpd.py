@@ -229,14 +229,27 @@ class Handler(BaseHTTPRequestHandler):
     def send(
         self, status: int, body: bytes, content_type: str, *, length: int | None = None
     ) -> int:
+        """Answer with ``body``; ``length`` announces another Content-Length (a cut body)."""
+        self.start(status, content_type, length=len(body) if length is None else length)
+        self.wfile.write(body)
+        return status
+
+    def start(self, status: int, content_type: str, *, length: int | None) -> None:
+        """Send the status and headers of an answer whose body follows in pieces: ``length``
+        bytes of it, or chunks (``write_chunk``) when ``None``."""
         self.answered = True
         self.server.sandbox.stats.end(status)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body) if length is None else length))
+        if length is None:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(length))
         self.end_headers()
-        self.wfile.write(body)
-        return status
+
+    def write_chunk(self, data: bytes) -> None:
+        """One piece of a chunked body (``start(..., length=None)``)."""
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
 
     def send_json(self, status: int, document: Any) -> int:
         return self.send(status, render_json(document), JSON)

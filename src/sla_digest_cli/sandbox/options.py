@@ -11,6 +11,7 @@ from sla_digest.exceptions import ConfigError
 from sla_digest.window import load_timezone
 from sla_digest_cli.sandbox.faults import DEFAULT_FAULTS, FAULT_KINDS
 from sla_digest_cli.sandbox.generate import build_dataset
+from sla_digest_cli.sandbox.hostile import HOSTILE_MODES
 
 if TYPE_CHECKING:
     from sla_digest_cli.sandbox.data import Dataset
@@ -44,6 +45,9 @@ class SandboxOptions:
     bot_token: str = "sandbox-bot-token"  # noqa: S105
     other_account_token: str = "sandbox-other-account-token"  # noqa: S105
     suspended: bool = False
+    # A broken or hostile server (see ``hostile``): its answers replace the honest ones, and
+    # the body faults "truncated" and "cut" no longer apply.
+    hostile: str | None = None
 
     def __post_init__(self) -> None:
         load_timezone(self.timezone)
@@ -65,6 +69,9 @@ class SandboxOptions:
             raise ConfigError(f"sandbox rate_window must be positive, not {self.rate_window}")
         if not _VERSION.match(self.version):
             raise ConfigError(f"sandbox version {self.version!r} is not like '4.15'")
+        if self.hostile is not None and self.hostile not in HOSTILE_MODES:
+            modes = ", ".join(sorted(HOSTILE_MODES))
+            raise ConfigError(f"unknown sandbox hostile mode {self.hostile!r}; use one of {modes}")
         tokens = (self.admin_token, self.agent_token, self.bot_token, self.other_account_token)
         if len(set(tokens)) != len(tokens) or not all(tokens):
             raise ConfigError("sandbox tokens must be distinct and not empty")

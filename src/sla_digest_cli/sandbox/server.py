@@ -33,6 +33,7 @@ from sla_digest_cli.sandbox.faults import (
     RateLimiter,
     send_fault,
 )
+from sla_digest_cli.sandbox.hostile import answer_page, send_huge_agents
 from sla_digest_cli.sandbox.httpd import (
     HTML,
     JSON,
@@ -107,6 +108,7 @@ class SandboxServer:
             rate=self.options.fault_rate, kinds=self.options.faults, seed=self.options.seed
         )
         self._rotations = itertools.count(1)
+        self._hostile_requests = itertools.count(1)
         self._limiter = (
             RateLimiter(
                 self.options.rate_limit,
@@ -248,6 +250,8 @@ class SandboxServer:
         self._pause(options.latency)
         dataset = self.dataset
         if endpoint == "agents":
+            if options.hostile == "huge_agents":
+                return send_huge_agents(handler, options.account_id, self._stopping)
             return handler.send_json(200, dataset.agents)
         if endpoint == "teams":
             return handler.send_json(200, dataset.teams)
@@ -311,7 +315,18 @@ class SandboxServer:
         view = self.dataset.view().select(
             id_param(query, "inbox_id"), id_param(query, "user_id"), name
         )
-        body = render_json(self._page_document(view, since, until, page, shown_page))
+        document = self._page_document(view, since, until, page, shown_page)
+        if options.hostile is not None:
+            request = next(self._hostile_requests)
+            return answer_page(
+                options.hostile,
+                handler,
+                document,
+                page=page,
+                request=request,
+                stopping=self._stopping,
+            )
+        body = render_json(document)
         if fault is not None and fault != "stall":
             return send_fault(handler, fault, body)
         return handler.send(200, body, JSON)

@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
 
     from sla_digest.archive.store import Archive
-    from sla_digest.chatwoot.client import AccountContext
 
 __all__ = [
     "ArchivedEvents",
@@ -138,7 +137,10 @@ def verify_day(day: DayArchive) -> list[str]:
     except (KeyError, TypeError, ValueError) as exc:
         return [f"summary.json is not a valid summary ({exc})"]
     mismatches = [f"summary mismatch: {change}" for change in _diff(stored, rebuilt.to_dict())]
-    return [*mismatches, *check_dataset(day, manifest=manifest, missing_ok=True)]
+    dataset = check_dataset(
+        day, manifest=manifest, events=read.events if read else None, missing_ok=True
+    )
+    return [*mismatches, *dataset]
 
 
 def _diff(stored: Any, rebuilt: Any, path: str = "") -> list[str]:
@@ -266,7 +268,8 @@ class ArchivedEvents:
             since=int(manifest["window"]["since"]),
             until=int(manifest["window"]["until"]),
         )
-        self.events = EventSet()
+        # With details, so the events dataset is checked from the same read of the pages.
+        self.events = EventSet(details=True)
         self.unreadable: list[int] = []
 
     def add(self, number: int, body: bytes) -> None:
@@ -335,7 +338,7 @@ def rebuild_summary(
         complete=bool(manifest.get("complete", True)),
         missing=int(manifest.get("missing", 0)),
         targets=targets_from_summary(stored),
-        **_context_names(context),
+        **context.summary_names(),
         previous=stored.previous,
         generated_at=datetime.fromisoformat(stored.generated_at),
     )
@@ -343,12 +346,3 @@ def rebuild_summary(
         source = replace(rebuilt.source, days=None, missing_days=())
         return replace(rebuilt, period=None, by_day=None, source=source)
     return rebuilt
-
-
-def _context_names(context: AccountContext) -> dict[str, Any]:
-    """The context as ``build_summary`` takes it, exactly as the run that archived it did."""
-    return {
-        "inbox_names": {i: box.name for i, box in context.inboxes.items() if box.name is not None},
-        "inbox_working_hours": {i: box.working_hours_enabled for i, box in context.inboxes.items()},
-        "agent_names": {i: a.name for i, a in context.agents.items() if a.name is not None},
-    }

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from sla_digest.chatwoot.client import ChatwootClient
     from sla_digest.chatwoot.events import EventSet, ReportingEvent, classify_rows
+    from sla_digest.chatwoot.limits import RetryPolicy
     from sla_digest.chatwoot.records import (
         AccountContext,
         Agent,
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
         PageInfo,
         SlaPolicy,
     )
-    from sla_digest.chatwoot.transport import RetryPolicy
 
 __all__ = [
     "AccountContext",
@@ -57,7 +57,7 @@ _HOMES: dict[str, str] = {
     "Page": "records",
     "PageInfo": "records",
     "ReportingEvent": "events",
-    "RetryPolicy": "transport",
+    "RetryPolicy": "limits",
     "SlaPolicy": "records",
     "classify_rows": "events",
 }

@@ -32,7 +32,7 @@ from __future__ import annotations
 import bisect
 import logging
 import math
-from collections import deque
+from collections import Counter, deque
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from functools import partial
@@ -56,8 +56,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
     from concurrent.futures import ThreadPoolExecutor
 
+    from sla_digest.chatwoot.limits import RunState
     from sla_digest.chatwoot.records import AccountContext, Params
-    from sla_digest.chatwoot.transport import RunState, Transport
+    from sla_digest.chatwoot.transport import Transport
     from sla_digest.window import Window
 
 __all__ = ["PageFetch"]
@@ -296,7 +297,7 @@ class PageFetch:
             state = _Pass(self.main)
             self._main_query(state, first_pass=number == 1)
             if number == 1 and context is not None:
-                fetched_context = collect_context(context)
+                fetched_context = collect_context(context, self.run)
             if not state.consistent:
                 logger.warning(
                     "meta.count changed while paging account %s (%s); fetching again",
@@ -331,7 +332,7 @@ class PageFetch:
         )
 
     def _main_query(self, state: _Pass, *, first_pass: bool) -> None:
-        got = self._pages(state, [(self.main, 1)], main=first_pass)
+        got = self._pages(state, [(self.main, 1)], 1, main=first_pass)
         last = got[self.main, 1].total_pages
         if first_pass:
             # Numbers 1..last belong to the main query's pages, even to those that arrive
@@ -351,8 +352,10 @@ class PageFetch:
             state.allowance -= len(fresh)
             return [(q, 1) for q in fresh]
 
-        rest = [(self.main, page) for page in range(2, last + 1)]
-        self._pages(state, rest, main=first_pass, follow=probe_repeats)
+        # A generator, not a list: the plan costs nothing however many pages the server claims
+        # (and the deadline ends a run that claims more than it can fetch).
+        rest = ((self.main, page) for page in range(2, last + 1))
+        self._pages(state, rest, max(0, last - 1), main=first_pass, follow=probe_repeats)
 
     def _complete(self, state: _Pass) -> None:
         """Fill a shortfall, cheapest first, within the pass's page allowance.
@@ -383,9 +386,9 @@ class PageFetch:
             if not known and not unknown:
                 return
             state.allowance -= len(unknown)
-            self._pages(state, [(query, 1) for query in unknown], main=False)
+            self._pages(state, [(query, 1) for query in unknown], len(unknown), main=False)
             frontier = []
-            rest: list[tuple[_Query, int]] = []
+            deep: list[_Query] = []  # cannot be narrowed further: their other pages are fetched
             for query in known + unknown:
                 got = state.edges[query, 1]
                 held = len(state.held(query))
@@ -397,29 +400,57 @@ class PageFetch:
                 if narrower:
                     frontier.extend(narrower)
                 else:
-                    rest.extend((query, page) for page in range(2, got.total_pages + 1))
-            rest = [wanted for wanted in rest if wanted not in state.edges]
-            rest = rest[: max(0, state.allowance)]
-            state.allowance -= len(rest)
-            self._pages(state, rest, main=False)
+                    deep.append(query)
+            self._deep_pages(state, deep)
+
+    def _deep_pages(self, state: _Pass, deep: list[_Query]) -> None:
+        """Pages 2.. of ``deep`` not held yet, as many as the allowance has room for.
+
+        Taken lazily, so what a server claims (``total_pages``) never becomes a list.
+        """
+        if not deep:
+            return
+        narrowest = set(deep)
+        held = Counter(query for query, page in state.edges if page >= 2 and query in narrowest)
+        missing = sum(state.edges[query, 1].total_pages - 1 - held[query] for query in deep)
+        room = max(0, state.allowance)
+        wanted = (
+            (query, page)
+            for query in deep
+            for page in range(2, state.edges[query, 1].total_pages + 1)
+            if (query, page) not in state.edges
+        )
+        taken = self._pages(state, islice(wanted, room), min(room, missing), main=False)
+        state.allowance -= len(taken)
 
     # ── pages ─────────────────────────────────────────────────────────────────────────────────
 
     def _pages(
         self,
         state: _Pass,
-        wanted: list[tuple[_Query, int]],
+        wanted: Iterable[tuple[_Query, int]],
+        expected: int,
         *,
         main: bool,
         follow: Callable[[_Query, int, _Got], list[tuple[_Query, int]]] | None = None,
     ) -> dict[tuple[_Query, int], _Got]:
         """Fetch (or take from ``resume``) pages; hand each over as it arrives.
 
-        ``follow`` may ask for more pages after each one; they join the same batch.
+        ``wanted`` is taken lazily, ``expected`` of them (for progress). ``follow`` may ask for
+        more pages after each one; they join the same batch, after ``wanted``. The run's
+        deadline is checked whenever a page arrives, and at least once a second.
         """
         results: dict[tuple[_Query, int], _Got] = {}
-        queue = deque(wanted)
-        self.total += len(wanted)
+        planned = iter(wanted)
+        queue: deque[tuple[_Query, int]] = deque()
+        self.total += expected
+
+        def take() -> tuple[_Query, int] | None:
+            item = next(planned, None)
+            if item is None and queue:
+                item = queue.popleft()
+            return item
+
         futures: dict[Future[tuple[bytes, EventsBody] | None], tuple[_Query, int, Params]] = {}
 
         def settle(query: _Query, page: int, page_obj: Page, parsed: EventsBody) -> None:
@@ -433,9 +464,10 @@ class PageFetch:
         # up in memory, and a run stopped for time threw them away to fetch them again.
         ahead = 2 * self.transport.concurrency
         try:
-            while queue or futures:
-                while queue and len(futures) < ahead:
-                    query, page = queue.popleft()
+            while True:
+                self.run.check()
+                while len(futures) < ahead and (item := take()) is not None:
+                    query, page = item
                     params = query.params(page)
                     resumed = self._take_resumed(params)
                     if resumed is not None:
@@ -454,7 +486,9 @@ class PageFetch:
                     futures[future] = (query, page, params)
                 if not futures:
                     break
-                finished, _ = wait(futures, timeout=_HEARTBEAT, return_when=FIRST_COMPLETED)
+                finished, _ = wait(
+                    futures, timeout=self.run.within(_HEARTBEAT), return_when=FIRST_COMPLETED
+                )
                 if not finished and self.heartbeat is not None:
                     self.heartbeat()
                 for future in finished:

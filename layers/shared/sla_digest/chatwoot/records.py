@@ -6,6 +6,9 @@ Records: :class:`Page` (one reporting-events body, exactly as received) and :cla
 because :meth:`AccountContext.from_raw` rebuilds a context from archived bodies with the same
 checks the transport applies to a live answer. A parser raises :class:`BadBody` for a body that
 is not what the endpoint promises: the transport retries those, the archive reader refuses them.
+:class:`RefusedBody`, a body that contradicts itself (``meta.total_pages`` that does not follow
+from ``meta.count``), is refused at once: no retry makes a broken server consistent, and a page
+plan built from such a claim could run for ever.
 
 Nothing here talks to the network or imports ``requests``.
 """
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONTEXT_PARSERS",
+    "PER_PAGE",
     "AccountContext",
     "Agent",
     "BadBody",
@@ -38,15 +42,20 @@ __all__ = [
     "Page",
     "PageInfo",
     "Params",
+    "RefusedBody",
     "SlaPolicy",
     "clean_text",
     "is_int",
+    "pages_for",
     "parse_events",
 ]
 
 type Params = dict[str, int | str]
 """Query parameters of one request, as sent (and as archived with the page)."""
 type ContextKind = Literal["inboxes", "agents", "sla_policies"]
+
+PER_PAGE = 25
+"""Rows per reporting-events page (Kaminari's default, which Chatwoot keeps)."""
 
 
 # ── records ───────────────────────────────────────────────────────────────────────────────────
@@ -151,6 +160,20 @@ class AccountContext:
         policies: list[SlaPolicy] = parsed.get("sla_policies", [])  # type: ignore[assignment]
         return cls(inboxes=inboxes, agents=agents, sla_policies=policies, raw=dict(raw))
 
+    def summary_names(self) -> dict[str, Any]:
+        """What the summary takes from the context: names, and which inboxes keep hours.
+
+        The digest job and ``verify`` both pass exactly this, so a re-derived summary can
+        only differ from the stored one in its numbers.
+        """
+        return {
+            "inbox_names": {i: box.name for i, box in self.inboxes.items() if box.name is not None},
+            "inbox_working_hours": {
+                i: box.working_hours_enabled for i, box in self.inboxes.items()
+            },
+            "agent_names": {i: a.name for i, a in self.agents.items() if a.name is not None},
+        }
+
 
 @dataclass
 class FetchResult:
@@ -178,6 +201,10 @@ class BadBody(Exception):
     """A 200 whose body is not what the endpoint promises (the transport retries it)."""
 
 
+class RefusedBody(BadBody):
+    """A body that contradicts itself: refused at once, never retried."""
+
+
 def is_int(value: object) -> TypeIs[int]:
     """An integer that is not a bool (JSON ``true`` parses to one)."""
     return isinstance(value, int) and not isinstance(value, bool)
@@ -200,6 +227,11 @@ class EventsBody:
     total_pages: int
 
 
+def pages_for(count: int) -> int:
+    """⌈count / PER_PAGE⌉, exactly: the pages Chatwoot serves for ``count`` rows."""
+    return -(-count // PER_PAGE)
+
+
 def parse_events(body: bytes) -> EventsBody:
     """Check a reporting-events body's shape; raise :class:`BadBody` when it is not the API's."""
     doc = _load(body)
@@ -211,6 +243,11 @@ def parse_events(body: bytes) -> EventsBody:
     count, total_pages = meta.get("count"), meta.get("total_pages")
     if not (is_int(count) and is_int(total_pages)) or count < 0 or total_pages < 0:
         raise BadBody('"meta" lacks integer "count" and "total_pages"')
+    if total_pages != pages_for(count):
+        raise RefusedBody(
+            f"meta.total_pages {total_pages} does not follow from meta.count {count} "
+            f"(that is {pages_for(count)} pages of {PER_PAGE} rows)"
+        )
     return EventsBody(payload=payload, count=count, total_pages=total_pages)
 
 

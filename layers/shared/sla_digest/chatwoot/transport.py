@@ -5,8 +5,9 @@ everything that is the same for every request: the keep-alive connection pool, t
 ``api_access_token`` header, the bound on requests in flight, the pace learned from 429s
 (:class:`~sla_digest.chatwoot.pacing.RateController`), the retries (exponential backoff, full
 jitter) and the translation of final answers into the exceptions of
-:mod:`sla_digest.exceptions`. A :class:`RunState` carries what the requests of one call share:
-the stop flag, the retry budget and the statistics.
+:mod:`sla_digest.exceptions`. What the requests of one call share (the stop flag, the deadline,
+the retry budget, the statistics) is a :class:`~sla_digest.chatwoot.limits.RunState`, and how
+hard to try is a :class:`~sla_digest.chatwoot.limits.RetryPolicy`.
 
 Its public surface is what paging uses: :meth:`Transport.new_run`, :meth:`Transport.get`,
 :meth:`Transport.start_context`, :attr:`Transport.concurrency`, :attr:`Transport.retry`.
@@ -15,30 +16,34 @@ Retries cover connection errors, timeouts, 5xx, 429 and bodies that are not the 
 within a per-request attempt cap and the run's retry budget. 401 and 404 are final and become
 messages a person can act on. The token travels only in the request header: never in a log line,
 an error or ``repr``.
+
+A broken or hostile server cannot hang or exhaust a run: bodies are streamed and refused past
+:data:`MAX_BODY_BYTES`, a body that contradicts itself is refused at once (both
+:class:`~sla_digest.exceptions.ResponseError`, not retried), and every call has a wall-clock
+deadline (``max_seconds``) that bounds its timeouts, its waits and the bodies it is reading
+(:class:`~sla_digest.exceptions.DeadlineExceeded`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 import threading
 import time
-from collections import Counter
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 
+from sla_digest.chatwoot.limits import RetryPolicy, RunState
 from sla_digest.chatwoot.pacing import RateController
 from sla_digest.chatwoot.records import (
     CONTEXT_PARSERS,
     AccountContext,
     BadBody,
-    FetchStats,
+    RefusedBody,
     clean_text,
 )
 from sla_digest.exceptions import (
@@ -58,10 +63,8 @@ if TYPE_CHECKING:
     from sla_digest.chatwoot.records import ContextKind, Params
 
 __all__ = [
+    "MAX_BODY_BYTES",
     "Endpoint",
-    "RetryPolicy",
-    "RunState",
-    "Stopped",
     "Transport",
     "collect_context",
     "display_url",
@@ -70,6 +73,12 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 type Endpoint = Literal["reporting_events"] | ContextKind
+
+MAX_BODY_BYTES = 5_000_000
+"""The largest body accepted from Chatwoot (5 MB). A page of 25 events is about 10 kB and an
+account's agents or inboxes far less than this; anything larger is a broken or hostile server,
+refused without being read to its end, and not retried."""
+_CHUNK = 64 * 1024  # bytes read at a time, so a body is never taken in whole before it is checked
 
 _TRANSIENT = (
     requests.ConnectionError,
@@ -107,108 +116,6 @@ _AUTH_HINTS: dict[str, str] = {
 _TOKEN_SHAPE = re.compile(r"[\x21-\x7e]+")
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How hard to try: attempts per request, backoff, and the retry budget of one run.
-
-    ``budget`` is the total number of retries a run may spend; ``None`` scales it with the
-    run's page count (``max(budget_floor, budget_per_page × pages)``) so a large day does not
-    fail on the same fault rate that a small one survives.
-    """
-
-    max_attempts: int = 8
-    base_delay: float = 0.25
-    max_delay: float = 10.0
-    budget: int | None = None
-    budget_floor: int = 50
-    budget_per_page: float = 1.0
-    throttle_patience: float = 180.0
-    """Seconds a run goes on while every answer is a 429. A 429 is neither a failed attempt
-    nor a retry of the budget: Chatwoot counts requests per IP in one-minute windows, so once
-    a window's allowance is spent every request is refused until the next minute, however
-    often it is retried, and a large day spends several windows."""
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1 or self.base_delay < 0 or self.max_delay < self.base_delay:
-            raise ValueError("need max_attempts >= 1 and 0 <= base_delay <= max_delay")
-        if not self.throttle_patience > 0:
-            raise ValueError("throttle_patience must be a positive number of seconds")
-        if (self.budget is not None and self.budget < 0) or self.budget_floor < 0:
-            raise ValueError("retry budgets cannot be negative")
-
-    def budget_for(self, pages: int) -> int:
-        """Retries allowed for a run of ``pages`` pages."""
-        if self.budget is not None:
-            return self.budget
-        return max(self.budget_floor, math.ceil(self.budget_per_page * pages))
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        """Full-jitter backoff before retry number ``attempt`` (1-based)."""
-        ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
-        return rng.uniform(0.0, ceiling)
-
-
-class Stopped(Exception):
-    """The run ended elsewhere (an error or the caller); workers leave quietly."""
-
-
-class RunState:
-    """Stop flag, retry budget and statistics shared by the requests of one call."""
-
-    def __init__(
-        self,
-        *,
-        budget: int,
-        sleep: Callable[[float], object],
-        interruptible: bool,
-        started: float,
-    ) -> None:
-        self.stop = threading.Event()
-        self.stats = FetchStats()
-        self.failures: Counter[str] = Counter()
-        self.answered_at = started  # when the server last answered other than 429
-        self._lock = threading.Lock()
-        self._budget = budget
-        self._sleep = sleep
-        self._interruptible = interruptible
-
-    def set_budget(self, budget: int) -> None:
-        with self._lock:
-            self._budget = budget
-
-    def check(self) -> None:
-        if self.stop.is_set():
-            raise Stopped
-
-    def pause(self, seconds: float) -> None:
-        if seconds <= 0:
-            return
-        if self._interruptible:
-            if self.stop.wait(seconds):
-                raise Stopped
-        else:
-            self._sleep(seconds)
-            self.check()
-
-    def count(self, *, body: int = 0, throttled: bool = False) -> None:
-        with self._lock:
-            self.stats.requests += 1
-            self.stats.bytes += body
-            self.stats.throttled += throttled
-
-    def spend_retry(self, problem: str, what: str, where: str) -> None:
-        with self._lock:
-            self.failures[problem] += 1
-            if self.stats.retries >= self._budget:
-                worst = ", ".join(f"{p} ×{n}" for p, n in self.failures.most_common(3))
-                raise RetryBudgetExhausted(
-                    f"gave up on {where} after {self.stats.retries} retries (the run's whole "
-                    f"retry budget) while fetching {what}; failures: {worst}: "
-                    "Chatwoot is failing or overloaded, try again later"
-                )
-            self.stats.retries += 1
-
-
 def display_url(url: str) -> str:
     """The base URL as shown in messages: no credentials, query or fragment."""
     parts = urlsplit(url)
@@ -219,9 +126,20 @@ def display_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def collect_context(pending: Mapping[str, Future[bytes | None]]) -> AccountContext:
-    """The account context from the answers :meth:`Transport.start_context` asked for."""
-    raw = {kind: body for kind, future in pending.items() if (body := future.result()) is not None}
+def collect_context(pending: Mapping[str, Future[bytes | None]], run: RunState) -> AccountContext:
+    """The account context from the answers :meth:`Transport.start_context` asked for.
+
+    Waits no longer than the run's deadline for them.
+    """
+    raw: dict[str, bytes] = {}
+    for kind, future in pending.items():
+        try:
+            body = future.result(timeout=run.remaining())
+        except TimeoutError:
+            run.check()  # the deadline has passed: raises DeadlineExceeded
+            raise
+        if body is not None:
+            raw[kind] = body
     return AccountContext.from_raw(raw)
 
 
@@ -262,6 +180,7 @@ class Transport:
         timeout: float,
         retry: RetryPolicy,
         max_rate: float | None,
+        max_seconds: float | None,
         sleep: Callable[[float], object],
         clock: Callable[[], float],
         rng: random.Random,
@@ -270,6 +189,8 @@ class Transport:
             raise ValueError("concurrency must be at least 1")
         if not timeout > 0:
             raise ValueError("timeout must be positive")
+        if max_seconds is not None and not max_seconds > 0:
+            raise ValueError("max_seconds must be a positive number of seconds, or None")
         if not _TOKEN_SHAPE.fullmatch(token):
             raise ConfigError(
                 "the Chatwoot access token is empty or has characters no token has (spaces, "
@@ -284,6 +205,7 @@ class Transport:
         self.concurrency = concurrency
         self.retry = retry
         self._timeout = timeout
+        self._max_seconds = max_seconds
         self._sleep = sleep
         self._clock = clock
         self._rng = rng
@@ -316,15 +238,18 @@ class Transport:
         """The pace currently held, in requests per second (``None``: unpaced)."""
         return self._pacer.rate
 
-    def new_run(self) -> RunState:
-        """Shared state for the requests of one call, with the budget of a one-page run."""
+    def new_run(self, account_id: int) -> RunState:
+        """Shared state for the requests of one call on ``account_id``: the budget of a
+        one-page run, and the deadline ``max_seconds`` from now."""
         return RunState(
             budget=self.retry.budget_for(1),
             sleep=self._sleep,
             # The real sleep is replaced by a wait on the stop flag, so that a failed run does
             # not have to wait out its workers' backoff; an injected sleep is used as given.
             interruptible=self._sleep is time.sleep,
-            started=self._clock(),
+            clock=self._clock,
+            max_seconds=self._max_seconds,
+            where=f"account {account_id} at {self.shown}",
         )
 
     def start_context(
@@ -374,10 +299,11 @@ class Transport:
                         url,
                         params=params,
                         headers=self._headers,
-                        timeout=self._timeout,
+                        timeout=max(0.05, run.within(self._timeout)),
                         allow_redirects=False,
+                        stream=True,
                     )
-                    body = response.content
+                    body = self._read_body(run, response, what, account_id)
                     status = response.status_code
                 except _TRANSIENT as exc:
                     problem = _describe(exc)
@@ -396,6 +322,13 @@ class Transport:
             if status == 200:
                 try:
                     return body, parse(body)
+                except RefusedBody as exc:
+                    raise ResponseError(
+                        f"Chatwoot at {self.shown} answered {what} of account {account_id} "
+                        f"with a body that contradicts itself: {exc}; no retry can fix that, "
+                        "so the run stops (is base_url a Chatwoot server?)",
+                        status=200,
+                    ) from exc
                 except BadBody as exc:
                     problem = f"HTTP 200 but {exc}"
             elif status == 404 and missing_ok:
@@ -425,6 +358,39 @@ class Transport:
             run.spend_retry(problem, what, where)
             logger.debug("retrying %s after %s (attempt %d)", what, problem, attempt)
             run.pause(self.retry.delay(attempt, self._rng))
+
+    def _read_body(
+        self, run: RunState, response: requests.Response, what: str, account_id: int
+    ) -> bytes:
+        """The body, read a chunk at a time: refused past :data:`MAX_BODY_BYTES`, and cut when
+        the run ends or its deadline passes (the connection is then closed, not reused)."""
+        chunks: list[bytes] = []
+        size = 0
+        whole = False
+        try:
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+                raise self._too_large(response.status_code, what, account_id)
+            with run.reading(response):
+                for chunk in response.iter_content(_CHUNK):
+                    size += len(chunk)
+                    if size > MAX_BODY_BYTES:
+                        raise self._too_large(response.status_code, what, account_id)
+                    chunks.append(chunk)
+                    run.check()
+            whole = True
+        finally:
+            if not whole:
+                response.close()
+        return b"".join(chunks)
+
+    def _too_large(self, status: int, what: str, account_id: int) -> ResponseError:
+        return ResponseError(
+            f"Chatwoot at {self.shown} sent more than {MAX_BODY_BYTES / 1e6:g} MB for {what} of "
+            f"account {account_id}: no answer of this API is that large, so it was refused "
+            "without a retry (is base_url a Chatwoot server?)",
+            status=status,
+        )
 
     def _wait_for_slot(self, run: RunState) -> None:
         while (delay := self._pacer.try_acquire()) > 0:

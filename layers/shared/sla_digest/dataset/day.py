@@ -64,18 +64,25 @@ def rebuild_day(day: DayArchive, *, manifest: Mapping[str, Any] | None = None) -
 
 
 def check_day(
-    day: DayArchive, *, manifest: Mapping[str, Any] | None = None, missing_ok: bool = False
+    day: DayArchive,
+    *,
+    manifest: Mapping[str, Any] | None = None,
+    events: EventSet | None = None,
+    missing_ok: bool = False,
 ) -> list[str]:
     """Every way the day's dataset file disagrees with its raw pages; [] when none.
 
     Each problem is one line naming the file and the fix. Pages that do not match the
     manifest are ``verify``'s own finding; here they only make the check impossible.
-    ``missing_ok``: a day archived before the dataset existed has none, and that is no fault.
+    ``events``: the day's kept events with details, when the caller has just read the pages
+    (``verify`` has), so they are not read twice. ``missing_ok``: a day archived before the
+    dataset existed has none, and that is no fault.
     """
     try:
         manifest = manifest if manifest is not None else _manifest(day)
-        account_id, when, events = _events(day, manifest)
-        expected = rows_by_id(decode_rows(encode_events(events, _names(day, manifest))))
+        account_id, when, read = _events(day, manifest, pages=events is None)
+        kept = events if events is not None else read
+        expected = rows_by_id(decode_rows(encode_events(kept, _names(day, manifest))))
     except SlaDigestError as exc:
         return [f"the events dataset cannot be checked: {exc}"]
     key = dataset_key(account_id, when, day.prefix)
@@ -144,8 +151,11 @@ def _manifest(day: DayArchive) -> dict[str, Any]:
     return found
 
 
-def _events(day: DayArchive, manifest: Mapping[str, Any]) -> tuple[int, date, EventSet]:
-    """The account, the day and its kept events (with details), from the archived pages."""
+def _events(
+    day: DayArchive, manifest: Mapping[str, Any], *, pages: bool = True
+) -> tuple[int, date, EventSet]:
+    """The account, the day and its kept events (with details) from the archived pages;
+    without ``pages`` the events are left empty and no page is read."""
     try:
         account_id = int(manifest["account_id"])
         when = parse_date(str(manifest["date"]))
@@ -160,7 +170,7 @@ def _events(day: DayArchive, manifest: Mapping[str, Any]) -> tuple[int, date, Ev
             f"{day.archive.uri(day.manifest_key)} gives no account, date and window"
         ) from exc
     events = EventSet(details=True)
-    for number, body in day.page_bodies(manifest):
+    for number, body in day.page_bodies(manifest) if pages else ():
         try:
             payload = json.loads(body)["payload"]
         except (ValueError, KeyError, TypeError) as exc:

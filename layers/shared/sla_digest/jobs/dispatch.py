@@ -11,7 +11,6 @@ twice.
 
 from __future__ import annotations
 
-import functools
 import logging
 import time as _time
 from dataclasses import dataclass, field
@@ -19,10 +18,16 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
-from sla_digest.exceptions import ArchiveError, ConfigError, QueueError, WindowError
+from sla_digest.exceptions import (
+    ArchiveError,
+    ConfigError,
+    ConfigMissing,
+    QueueError,
+    WindowError,
+)
 from sla_digest.jobs.job import DigestJob
-from sla_digest.report.periods import REPORT_PERIODS, Period, digest_name, period_of
-from sla_digest.window import parse_date, report_window
+from sla_digest.report.periods import Period, periods_ending
+from sla_digest.window import parse_date, report_window, utc_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -31,15 +36,17 @@ if TYPE_CHECKING:
 
     from sla_digest.archive.store import Archive
     from sla_digest.config import AccountConfig, Config
+    from sla_digest.jobs.failure import Fingerprint, FingerprintOf
 
 __all__ = [
     "BACKFILL_LIMIT_DAYS",
     "CATCH_UP",
+    "OVERDUE_AFTER",
     "DispatchRequest",
     "DispatchServices",
     "Plan",
+    "dispatch_metrics",
     "due_days",
-    "due_periods",
     "handle_dispatch_event",
     "parse_event",
     "plan_requested",
@@ -51,11 +58,13 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 CATCH_UP = timedelta(days=2)
+OVERDUE_AFTER = timedelta(hours=2)  # a digest not delivered by send hour + 2 h is overdue
 BACKFILL_LIMIT_DAYS = 92
 _BATCH = 10  # SendMessageBatch takes at most ten entries
+_FIRST_QUARTER_HOUR = time(0, 15)  # a tick before this (UTC) is the day's first
 _SCHEDULE_KEYS = frozenset({"scheduled_time", "execution_id"})
-_MANUAL_KEYS = frozenset({"accounts", "date", "force"})
-_BACKFILL_KEYS = frozenset({"accounts", "from", "to", "force"})
+_MANUAL_KEYS = frozenset({"accounts", "date", "force", "deliver"})
+_BACKFILL_KEYS = frozenset({"accounts", "from", "to", "force", "deliver"})
 _EVENT_HELP = (
     'expected {"scheduled_time": ...}, {"accounts": [7], "date": "YYYY-MM-DD", "force": false} '
     'or {"accounts": [7], "from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}'
@@ -64,16 +73,24 @@ _EVENT_HELP = (
 
 @dataclass(slots=True)
 class Plan:
-    """The jobs to queue, and a line for every account-day left out (skipped) or failed."""
+    """The jobs to queue, and a line for every account-day left out (skipped) or failed.
+
+    ``overdue`` (scheduled runs) names every enabled account-day of the catch-up window that
+    was not delivered by its send instant + :data:`OVERDUE_AFTER`: the heartbeat.
+    """
 
     jobs: list[DigestJob] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    overdue: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
 class DispatchRequest:
-    """A parsed dispatch event: a schedule tick, or a manual run over ``first``..``last``."""
+    """A parsed dispatch event: a schedule tick, or a manual run over ``first``..``last``.
+
+    ``deliver`` false (manual and backfill only) archives and summarises without delivering.
+    """
 
     kind: Literal["schedule", "manual", "backfill"]
     scheduled_time: datetime | None = None
@@ -82,6 +99,7 @@ class DispatchRequest:
     first: date | None = None
     last: date | None = None
     force: bool = False
+    deliver: bool = True
 
 
 # --- when is a day due -----------------------------------------------------------------------
@@ -129,24 +147,12 @@ def due_days(
     return days
 
 
-def due_periods(account: AccountConfig, days: Sequence[date]) -> list[Period]:
-    """The weeks and months (of the account's ``digests``) whose last day is among ``days``."""
-    periods: list[Period] = []
-    for kind in REPORT_PERIODS:
-        if digest_name(kind) not in account.digests:
-            continue
-        for day in days:
-            period = period_of(day, kind, account.week_start)
-            if period.end == day:
-                periods.append(period)
-    return periods
-
-
 def plan_scheduled(
     config: Config,
     scheduled_time: datetime,
     *,
     delivered: Callable[[int, date], bool],
+    held: Callable[[AccountConfig, date], str | None] | None = None,
     catch_up: timedelta = CATCH_UP,
     period_delivered: Callable[[int, Period], bool] | None = None,
 ) -> Plan:
@@ -155,8 +161,9 @@ def plan_scheduled(
 
     ``delivered(account_id, day)`` and ``period_delivered(account_id, period)`` say whether a
     digest was already sent (without the latter a due week or month is queued, and the digest
-    side skips it if it went out); when one fails for an account that account is reported as
-    an error and the others go on.
+    side skips it if it went out); ``held(account, day)`` gives the reason a day that failed
+    permanently is held back (nothing it depends on changed since), or ``None``. When one of
+    them fails for an account, that account is reported as an error and the others go on.
     """
     if scheduled_time.tzinfo is None:
         raise ValueError("scheduled_time must be timezone-aware")
@@ -166,28 +173,33 @@ def plan_scheduled(
             plan.skipped.append(f"{account.label}: disabled")
             continue
         days = due_days(account, scheduled_time, catch_up=catch_up)
-        due: list[tuple[DigestJob, Callable[[], bool]]] = []
-        if "daily" in account.digests:
-            due += [
-                (
-                    DigestJob(account.account_id, day),
-                    functools.partial(delivered, account.account_id, day),
-                )
-                for day in days
-            ]
-        for period in due_periods(account, days):
-            job = DigestJob(account.account_id, period.start, period=period.kind)
-            if period_delivered is None:
-                due.append((job, lambda: False))
-            else:
-                due.append((job, functools.partial(period_delivered, account.account_id, period)))
-        for job, done in due:
-            what = f"{account.label} {_job_name(job).split('/', 1)[1]}"
+        for day in days if "daily" in account.digests else ():
             try:
-                sent = done()
+                done = delivered(account.account_id, day)
+                reason = None if done or held is None else held(account, day)
+            except ArchiveError as exc:
+                plan.errors.append(f"{account.label} {day}: {exc}")
+                break
+            if done:
+                plan.skipped.append(f"{account.label} {day}: already delivered")
+                continue
+            if reason is not None:
+                plan.skipped.append(f"{account.label} {day}: {reason}")
+            else:
+                plan.jobs.append(DigestJob(account_id=account.account_id, day=day))
+            deadline = send_instant(day, account.timezone, account.send_hour) + OVERDUE_AFTER
+            if deadline <= scheduled_time:
+                plan.overdue.append(
+                    f"{account.label} {day}: not delivered by {utc_text(deadline, name='due')}"
+                )
+        for period in periods_ending(days, account.digests, account.week_start):
+            job = DigestJob(account.account_id, period.start, period=period.kind)
+            what = f"{account.label} {job.name.split('/', 1)[1]}"
+            try:
+                sent = period_delivered is not None and period_delivered(account.account_id, period)
             except ArchiveError as exc:
                 plan.errors.append(f"{what}: {exc}")
-                break
+                continue
             if sent:
                 plan.skipped.append(f"{what}: already delivered")
             else:
@@ -221,7 +233,14 @@ def plan_requested(config: Config, request: DispatchRequest, *, now: datetime) -
             continue
         day = request.first
         while day <= request.last:
-            plan.jobs.append(DigestJob(account_id=account.account_id, day=day, force=request.force))
+            plan.jobs.append(
+                DigestJob(
+                    account_id=account.account_id,
+                    day=day,
+                    force=request.force,
+                    deliver=request.deliver,
+                )
+            )
             day += timedelta(days=1)
     return plan
 
@@ -249,7 +268,8 @@ def parse_event(event: Any) -> DispatchRequest:
             accounts=_parse_accounts(event),
             first=day,
             last=day,
-            force=_parse_force(event),
+            force=_parse_flag(event, "force", default=False),
+            deliver=_parse_flag(event, "deliver", default=True),
         )
     if "from" in keys or "to" in keys:
         _refuse_unknown(keys, _BACKFILL_KEYS)
@@ -269,7 +289,8 @@ def parse_event(event: Any) -> DispatchRequest:
             accounts=_parse_accounts(event),
             first=first,
             last=last,
-            force=_parse_force(event),
+            force=_parse_flag(event, "force", default=False),
+            deliver=_parse_flag(event, "deliver", default=True),
         )
     raise ConfigError(f"dispatch event is not one of the known forms: {_EVENT_HELP}")
 
@@ -320,11 +341,11 @@ def _parse_accounts(event: Mapping[str, Any]) -> tuple[int, ...] | None:
     return tuple(dict.fromkeys(raw))
 
 
-def _parse_force(event: Mapping[str, Any]) -> bool:
-    force = event.get("force", False)
-    if not isinstance(force, bool):
-        raise ConfigError(f"force {force!r} must be true or false")
-    return force
+def _parse_flag(event: Mapping[str, Any], key: str, *, default: bool) -> bool:
+    value = event.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key} {value!r} must be true or false")
+    return value
 
 
 def _optional_text(raw: Any, key: str) -> str | None:
@@ -424,13 +445,15 @@ def _send_batch(sqs: SQSClient, queue_url: str, pending: Mapping[str, DigestJob]
 class DispatchServices:
     """What dispatch needs from outside, built at the edge (the handler or the demo).
 
-    ``queue(jobs)`` puts the jobs on the digest queue and returns how many it queued.
+    ``queue(jobs)`` puts the jobs on the digest queue and returns how many it queued;
+    ``fingerprint`` reads what a fix of a permanent failure changes (none: no day is held back).
     """
 
     load_config: Callable[[], Config]
     store: Archive
     queue: Callable[[Sequence[DigestJob]], int]
     clock: Callable[[], datetime] = lambda: datetime.now(tz=UTC)
+    fingerprint: FingerprintOf | None = None
 
 
 def handle_dispatch_event(
@@ -446,13 +469,19 @@ def handle_dispatch_event(
     from sla_digest.jobs.run import delivered
 
     request = parse_event(event)
-    config = services.load_config()
+    try:
+        config = services.load_config()
+    except ConfigMissing as exc:
+        if request.scheduled_time is None:
+            raise  # asked for by a person: say it to them
+        return _no_config_yet(request.scheduled_time, exc)
     if request.scheduled_time is not None:
         store = services.store
         plan = plan_scheduled(
             config,
             request.scheduled_time,
             delivered=lambda account_id, day: delivered(DayArchive(store, account_id, day)),
+            held=_held_back(services),
             catch_up=catch_up,
             period_delivered=lambda account_id, period: delivered(
                 ReportArchive(store, account_id, period)
@@ -464,6 +493,8 @@ def handle_dispatch_event(
         logger.error("left out: %s", line)
     for line in plan.skipped:
         logger.info("skipped: %s", line)
+    for line in plan.overdue:
+        logger.info("overdue: %s", line)
     queued = services.queue(plan.jobs)
     names = [_job_name(job) for job in plan.jobs]
     logger.info(
@@ -471,7 +502,7 @@ def handle_dispatch_event(
         queued,
         extra={"kind": request.kind, "jobs": names},
     )
-    return {
+    result: dict[str, Any] = {
         "kind": request.kind,
         "queued": queued,
         "skipped": len(plan.skipped),
@@ -479,7 +510,81 @@ def handle_dispatch_event(
         "jobs": names,
         "problems": plan.errors,
     }
+    if request.scheduled_time is not None:
+        result["overdue"] = len(plan.overdue)  # the heartbeat: scheduled runs only
+    return result
+
+
+def dispatch_metrics(result: Mapping[str, Any]) -> list[tuple[str, float]]:
+    """The metrics of one dispatch, as ``(name, count)``.
+
+    ``OverdueDigests`` is the heartbeat: only a scheduled run that read ``accounts.json``
+    publishes it, so an hour without one (no tick, no config) is missing data, which the
+    heartbeat alarm treats as breaching.
+    """
+    published = [("JobsQueued", result["queued"]), ("ConfigErrors", result["errors"])]
+    if "overdue" in result:
+        published.append(("OverdueDigests", result["overdue"]))
+    return published
+
+
+def _no_config_yet(scheduled_time: datetime, exc: ConfigMissing) -> dict[str, Any]:
+    """A tick before ``accounts.json`` is uploaded (deploy, then upload): nothing to do yet.
+
+    Not an error, or the function's error alarm and the schedule's retries would fire every
+    tick. It is said as a warning on the tick in the first quarter hour of each UTC day (once
+    a day with the default schedule) and at info level on every other tick.
+    """
+    first_of_day = scheduled_time.time() < _FIRST_QUARTER_HOUR
+    logger.log(
+        logging.WARNING if first_of_day else logging.INFO,
+        "no digests are dispatched: %s",
+        exc,
+        extra={"config": "missing"},
+    )
+    return {
+        "kind": "schedule",
+        "queued": 0,
+        "skipped": 0,
+        "errors": 0,
+        "jobs": [],
+        "problems": [],
+        "config": "missing",
+    }
+
+
+def _held_back(services: DispatchServices) -> Callable[[AccountConfig, date], str | None] | None:
+    """``held`` for :func:`plan_scheduled`: a day's recorded failure, if nothing changed since.
+
+    Fingerprints are read once per account and invocation, and only for days that have a
+    failure marker.
+    """
+    from sla_digest.archive.day import DayArchive
+    from sla_digest.jobs.failure import account_secrets, holds_back
+
+    fingerprint = services.fingerprint
+    if fingerprint is None:
+        return None
+    known: dict[tuple[str, ...], Fingerprint] = {}
+
+    def current(names: tuple[str, ...]) -> Fingerprint:
+        if names not in known:
+            known[names] = fingerprint(names)
+        return known[names]
+
+    def held(account: AccountConfig, day: date) -> str | None:
+        archive = DayArchive(services.store, account.account_id, day)
+        failure = holds_back(archive, lambda: current(account_secrets(account)))
+        if failure is None:
+            return None
+        return (
+            f"failed permanently at {failure.recorded_at} ({failure.error}: {failure.message}); "
+            "held back until accounts.json or one of its secrets changes, or it is run by hand"
+        )
+
+    return held
 
 
 def _job_name(job: DigestJob) -> str:
-    return job.name + (" (force)" if job.force else "")
+    notes = [note for note, on in (("force", job.force), ("archive only", not job.deliver)) if on]
+    return job.name + (f" ({', '.join(notes)})" if notes else "")

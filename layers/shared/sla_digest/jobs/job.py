@@ -23,18 +23,24 @@ if TYPE_CHECKING:
 
 __all__ = ["DayRequest", "DigestJob", "JobOutcome", "RunResult"]
 
+_BODY_KEYS = frozenset({"account_id", "period", "date", "force", "deliver"})
+
 
 @dataclass(frozen=True, slots=True)
 class DigestJob:
-    """One SQS message: deliver the digest of ``day`` for ``account_id``.
+    """One SQS message: the digest of ``day`` for ``account_id``.
 
     ``period`` is ``day`` unless the message says ``week`` or ``month``; then ``day`` is the
-    first day of that period (design, section 12).
+    first day of that period (design, section 12). ``deliver`` false archives and summarises
+    the day without delivering it (an archive-only backfill). The body carries ``period`` and
+    ``deliver`` only when they are not the defaults, so every other body is byte for byte as
+    before.
     """
 
     account_id: int
     day: date
     force: bool = False
+    deliver: bool = True
     period: PeriodKind = "day"
 
     @classmethod
@@ -47,7 +53,7 @@ class DigestJob:
             raise ConfigError("job body is not JSON: expected {account_id, date, force}") from exc
         if not isinstance(data, dict):
             raise ConfigError("job body must be a JSON object with account_id and date")
-        unknown = set(data) - {"account_id", "period", "date", "force"}
+        unknown = set(data) - _BODY_KEYS
         if unknown:
             raise ConfigError(f"job body has unknown keys: {', '.join(sorted(unknown))}")
         account_id = data.get("account_id")
@@ -60,21 +66,26 @@ class DigestJob:
             day = parse_date(raw_date)
         except WindowError as exc:
             raise ConfigError(f"job {exc}") from exc
-        force = data.get("force", False)
-        if not isinstance(force, bool):
-            raise ConfigError("job force must be true or false")
+        flags = {
+            key: data.get(key, default) for key, default in (("force", False), ("deliver", True))
+        }
+        for key, value in flags.items():
+            if not isinstance(value, bool):
+                raise ConfigError(f"job {key} must be true or false")
         try:
             period = parse_period(data.get("period", "day"), allowed=PERIOD_KINDS)
         except ConfigError as exc:
             raise ConfigError(f"job {exc}") from exc
-        return cls(account_id=account_id, day=day, force=force, period=period)
+        return cls(account_id=account_id, day=day, period=period, **flags)
 
     def to_body(self) -> str:
-        """The SQS body; ``period`` only when not ``day``, so a day's body is as it always was."""
+        """The SQS body; ``period`` and ``deliver`` only when not the defaults."""
         body: dict[str, Any] = {"account_id": self.account_id}
         if self.period != "day":
             body["period"] = self.period
         body.update(date=self.day.isoformat(), force=self.force)
+        if not self.deliver:
+            body["deliver"] = False
         return json.dumps(body, separators=(",", ":"))
 
     @property
@@ -130,7 +141,7 @@ class JobOutcome:
 
     account_id: int
     date: str
-    status: str  # "sent", "duplicate", "skipped"
+    status: str  # "sent", "duplicate", "skipped", "archived" (deliver false: nothing sent)
     events: int = 0
     pages: int = 0
     retries: int = 0

@@ -12,7 +12,14 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
+from sla_digest.archive.day import DayArchive
 from sla_digest.exceptions import SlaDigestError, is_retryable
+from sla_digest.jobs.failure import (
+    account_secrets,
+    clear_failure,
+    record_failure,
+    records_failure,
+)
 from sla_digest.jobs.job import DigestJob
 from sla_digest.jobs.run import process_job
 
@@ -25,6 +32,9 @@ if TYPE_CHECKING:
 __all__ = ["QueueRecord", "Telemetry", "outcome_metrics", "run_record"]
 
 logger = logging.getLogger(__name__)
+
+# One count per finished job; "duplicate" (sent earlier) and "skipped" count as skipped.
+_STATUS_METRICS = {"sent": "DigestsSent", "archived": "DaysArchived"}
 
 
 class QueueRecord(Protocol):
@@ -51,7 +61,7 @@ class Telemetry(Protocol):
 
 def outcome_metrics(outcome: JobOutcome) -> list[tuple[str, float, str]]:
     """The metrics of one finished job, as ``(name, value, unit)``."""
-    status = "DigestsSent" if outcome.status == "sent" else "DigestsSkipped"
+    status = _STATUS_METRICS.get(outcome.status, "DigestsSkipped")
     return [
         (status, 1, "Count"),
         ("EventsFetched", outcome.events, "Count"),
@@ -68,9 +78,15 @@ def run_record(
     *,
     telemetry: Telemetry,
 ) -> dict[str, Any]:
-    """Run the job in the record's body; raise again on failure so SQS is told of it."""
+    """Run the job in the record's body; raise again on failure so SQS is told of it.
+
+    A permanent failure of a job is recorded beside the day's digest (``failure.json``), so
+    the schedule's catch-up holds the day back until the config or one of its secrets changes;
+    ``PermanentFailures`` counts it once, not once per SQS attempt. A success clears it.
+    """
     telemetry.correlate(record.message_id)
     body = record.body
+    job: DigestJob | None = None
     try:
         job = DigestJob.from_body(body)
         telemetry.tag(account_id=str(job.account_id), date=job.day.isoformat())
@@ -89,7 +105,11 @@ def run_record(
             exc,
             extra={"error": type(exc).__name__, "retryable": retryable},
         )
-        _count_failure(telemetry, permanent=not retryable)
+        new = True
+        if job is not None and job.period == "day" and records_failure(exc):
+            # A day's failure is recorded beside it for catch-up; weeks and months are not held.
+            new = _note_failure(job, exc, services)
+        _count_failure(telemetry, permanent=not retryable and new)
         raise
     except Exception:
         # Not an error we raise on purpose (a bug): keep its traceback, then fail the record.
@@ -98,6 +118,7 @@ def run_record(
         raise
     finally:
         telemetry.untag("account_id", "date")
+    _clear_failure(job if job is not None and job.period == "day" else None, services)
     for name, value, unit in outcome_metrics(outcome):
         telemetry.count(name, value, unit=unit)
     logger.info("digest job done", extra=outcome.as_dict())
@@ -108,3 +129,45 @@ def _count_failure(telemetry: Telemetry, *, permanent: bool) -> None:
     telemetry.count("DigestFailures", 1)
     if permanent:
         telemetry.count("PermanentFailures", 1)
+
+
+def _secret_names(services: JobServices, account_id: int) -> tuple[str, ...]:
+    try:
+        return account_secrets(services.load_config().account(account_id))
+    except SlaDigestError:
+        return ()  # the configuration is what failed, or the account is not in it
+
+
+def _note_failure(job: DigestJob, exc: SlaDigestError, services: Callable[[], JobServices]) -> bool:
+    """Record the job's permanent failure; return whether it is new (and so to be counted).
+
+    Recording is best effort: the job has failed already, and a marker that cannot be
+    written leaves the day to be queued again, as before markers existed.
+    """
+    try:
+        built = services()
+        if built.fingerprint is None:
+            return True
+        fingerprint = built.fingerprint(_secret_names(built, job.account_id))
+        day = DayArchive(built.store, job.account_id, job.day)
+        new = record_failure(day, exc, fingerprint, now=built.clock())
+    except SlaDigestError as note:
+        logger.warning("the failure could not be recorded in the archive: %s", note)
+        return True
+    if new:
+        logger.info("failure recorded: catch-up holds the day back until config or secret change")
+    return new
+
+
+def _clear_failure(job: DigestJob | None, services: Callable[[], JobServices]) -> None:
+    """Remove a failure marker the day no longer deserves; a leftover is only cosmetic."""
+    if job is None:
+        return
+    built = services()
+    if built.fingerprint is None:
+        return
+    try:
+        if clear_failure(DayArchive(built.store, job.account_id, job.day)):
+            logger.info("the day's earlier failure is resolved; its marker was removed")
+    except SlaDigestError as exc:
+        logger.warning("an earlier failure marker could not be removed: %s", exc)

@@ -367,8 +367,9 @@ def process_report_job(
     if not job.force and delivered(report):
         logger.info("report already delivered; nothing to do", extra=_extra(job))
         return JobOutcome(job.account_id, job.day.isoformat(), "skipped", period=job.period)
-    channels = services.channels(account, lambda_context)
-    if not job.force:
+    # "deliver": false builds and archives the report only.
+    channels = services.channels(account, lambda_context, period=job.period) if job.deliver else ()
+    if not job.force and job.deliver:
         archived = _deliver_archived(job, report, channels=channels, services=services)
         if archived is not None:
             return replace(archived, seconds=time.monotonic() - started)
@@ -398,7 +399,9 @@ def process_report_job(
 
 
 def _status(receipts: Sequence[Receipt]) -> str:
-    return "duplicate" if receipts and all(r.duplicate for r in receipts) else "sent"
+    if not receipts:
+        return "archived"  # no channel takes this period's digest: built and kept, not sent
+    return "duplicate" if all(r.duplicate for r in receipts) else "sent"
 
 
 def _deliver_archived(

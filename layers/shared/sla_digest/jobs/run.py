@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sla_digest.archive.day import DayArchive
 from sla_digest.config import targets_with_policy
 from sla_digest.delivery.channel import Delivery, Message
-from sla_digest.exceptions import DeadlineExceeded
+from sla_digest.exceptions import (
+    DeadlineExceeded,
+    DeliveryRejected,
+    DeliveryUnavailable,
+    SlaDigestError,
+    is_retryable,
+)
 from sla_digest.jobs.job import DayRequest, DigestJob, JobOutcome, RunResult
 from sla_digest.window import Window, report_window, utc_text
 
@@ -31,9 +37,10 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from sla_digest.archive.store import Archive
-    from sla_digest.chatwoot.client import AccountContext, ChatwootClient, Page
+    from sla_digest.chatwoot.client import ChatwootClient, Page
     from sla_digest.config import AccountConfig, Config
     from sla_digest.delivery.channel import Channel, Receipt
+    from sla_digest.jobs.failure import FingerprintOf
 
 __all__ = [
     "DELIVERY_MARKER",
@@ -55,6 +62,15 @@ _DEADLINE_MARGIN_MS = 30_000
 
 def _utc_now() -> datetime:
     return datetime.now(tz=UTC)
+
+
+class ChannelsOf(Protocol):
+    """An account's exactly-once channels for the running invocation and a period (``day``,
+    ``week``, ``month``): a channel whose ``periods`` leave that digest out is not among them."""
+
+    def __call__(
+        self, account: AccountConfig, lambda_context: Any, period: str = "day"
+    ) -> Sequence[Channel]: ...
 
 
 class Markers(Protocol):
@@ -87,24 +103,19 @@ class JobServices:
     """What the digest Lambda's jobs need from outside, built once per cold start.
 
     ``connect`` opens a Chatwoot client for an account (it reads the account's token);
-    ``channels`` gives an account's exactly-once channels for the running invocation.
+    ``channels`` gives an account's exactly-once channels for the running invocation (and a
+    period: a weekly job gets the channels that take weekly digests);
+    ``fingerprint`` reads what a fix of a permanent failure would change (none: failures are
+    not recorded in the archive).
     """
 
     store: Archive
     load_config: Callable[[], Config]
     connect: Callable[[AccountConfig], ChatwootClient]
-    channels: Callable[[AccountConfig, Any], Sequence[Channel]]
+    channels: ChannelsOf
     templates_dir: Path
     clock: Callable[[], datetime] = _utc_now
-
-
-def _names(context: AccountContext) -> dict[str, Any]:
-    """The context as ``build_summary`` takes it: names and which inboxes keep working hours."""
-    return {
-        "inbox_names": {i: box.name for i, box in context.inboxes.items() if box.name is not None},
-        "inbox_working_hours": {i: box.working_hours_enabled for i, box in context.inboxes.items()},
-        "agent_names": {i: a.name for i, a in context.agents.items() if a.name is not None},
-    }
+    fingerprint: FingerprintOf | None = None
 
 
 def _query(account_id: int, window: Window) -> dict[str, Any]:
@@ -211,7 +222,7 @@ def run_account_day(
         complete=fetch.complete,
         missing=fetch.missing,
         targets=targets,
-        **_names(context),
+        **context.summary_names(),
         previous=previous,
         generated_at=current,
     )
@@ -241,13 +252,38 @@ def deliver(
     archive: Markers,
     now: datetime,
 ) -> tuple[Receipt, ...]:
-    """Hand the digest to each channel, then record in the archive that the digest went out."""
-    receipts = tuple(channel.deliver(message, delivery) for channel in channels)
-    for receipt in receipts:
+    """Hand the digest to each channel on its own, then record that the digest went out.
+
+    A failing channel never stops the others: every channel is tried, and only then does one
+    error name the failed ones (a retryable one when any of them may succeed later). The
+    channels are exactly-once, so the queue's retry delivers only what failed. The delivery
+    marker is written only when every channel delivered.
+    """
+    receipts: list[Receipt] = []
+    failures: list[tuple[str, BaseException]] = []
+    for channel in channels:
+        try:
+            receipt = channel.deliver(message, delivery)
+        except SlaDigestError as exc:
+            failures.append((channel.kind, exc))
+            # Reported with the others' outcome below; the queue's retry or a person acts on it.
+            logger.info("%s: %s not delivered: %s", delivery.label(), channel.kind, exc)
+            continue
+        except Exception as exc:
+            # A bug in one channel must not cost the others their delivery; it is raised below.
+            if len(channels) > 1:
+                logger.exception("%s: %s failed unexpectedly", delivery.label(), channel.kind)
+            failures.append((channel.kind, exc))
+            continue
+        receipts.append(receipt)
         state = "already delivered earlier" if receipt.duplicate else "delivered"
         logger.info(
             "%s: %s by %s (%s)", delivery.label(), state, receipt.channel, receipt.message_id
         )
+    if failures:
+        if len(channels) == 1:
+            raise failures[0][1]  # the only channel: its own error is the answer
+        raise _failed(delivery, failures, receipts, total=len(channels)) from failures[0][1]
     if receipts:
         marker = {
             "account_id": delivery.account_id,
@@ -257,7 +293,28 @@ def deliver(
             "recorded_at": utc_text(now, name="now"),
         }
         archive.write_marker(DELIVERY_MARKER, json.dumps(marker, indent=2).encode())
-    return receipts
+    return tuple(receipts)
+
+
+def _failed(
+    delivery: Delivery,
+    failures: Sequence[tuple[str, BaseException]],
+    receipts: Sequence[Receipt],
+    *,
+    total: int,
+) -> SlaDigestError:
+    """One error naming the failed channels: retryable if any may succeed on a later attempt."""
+    names = ", ".join(kind for kind, _ in failures)
+    reasons = "; ".join(f"{kind}: {exc}" for kind, exc in failures)
+    done = ", ".join(receipt.channel for receipt in receipts)
+    delivered_text = f"; delivered by {done}, which a retry does not repeat" if done else ""
+    text = (
+        f"{delivery.label()}: {len(failures)} of {total} channels failed ({names}): "
+        f"{reasons}{delivered_text}"
+    )
+    if any(is_retryable(exc) for _, exc in failures):
+        return DeliveryUnavailable(text)
+    return DeliveryRejected(text)
 
 
 def delivered(archive: Markers) -> bool:
@@ -269,7 +326,8 @@ def process_job(job: DigestJob, services: JobServices, *, lambda_context: Any = 
     """The digest Lambda's unit of work: one account-day from ``accounts.json``.
 
     ``lambda_context`` is the running invocation's (its remaining time bounds the fetch and
-    the in-progress lease of a delivery); without one nothing stops the run early.
+    the in-progress lease of a delivery); without one nothing stops the run early. A job with
+    ``deliver`` false archives and summarises only: no channel is built, no marker written.
     """
     started = time.monotonic()
     account = services.load_config().account(job.account_id)
@@ -277,11 +335,17 @@ def process_job(job: DigestJob, services: JobServices, *, lambda_context: Any = 
     if not job.force and delivered(day_archive):
         logger.info("digest already delivered; nothing to do", extra=_job_extra(job))
         return JobOutcome(job.account_id, job.day.isoformat(), "skipped")
-    channels = services.channels(account, lambda_context)
-    if not job.force:
-        archived = _deliver_archived(job, day_archive, channels=channels, services=services)
-        if archived is not None:
-            return replace(archived, seconds=time.monotonic() - started)
+    if not job.deliver:
+        channels: Sequence[Channel] = ()
+        if not job.force and _complete_summary(day_archive) is not None:
+            logger.info("day already archived; nothing to do", extra=_job_extra(job))
+            return JobOutcome(job.account_id, job.day.isoformat(), "skipped")
+    else:
+        channels = services.channels(account, lambda_context)
+        if not job.force:
+            archived = _deliver_archived(job, day_archive, channels=channels, services=services)
+            if archived is not None:
+                return replace(archived, seconds=time.monotonic() - started)
     previous = DayArchive(services.store, job.account_id, job.day - timedelta(days=1)).summary()
     remaining = getattr(lambda_context, "get_remaining_time_in_millis", None)
     with services.connect(account) as client:
@@ -310,7 +374,15 @@ def process_job(job: DigestJob, services: JobServices, *, lambda_context: Any = 
 
 
 def _status(receipts: Sequence[Receipt]) -> str:
-    return "duplicate" if receipts and all(r.duplicate for r in receipts) else "sent"
+    if not receipts:
+        return "archived"
+    return "duplicate" if all(r.duplicate for r in receipts) else "sent"
+
+
+def _complete_summary(day: DayArchive) -> dict[str, Any] | None:
+    """The archived summary of a day whose fetch finished complete, else ``None``."""
+    manifest = day.manifest()
+    return day.summary() if manifest is not None and manifest.get("complete") else None
 
 
 def _deliver_archived(
@@ -325,8 +397,7 @@ def _deliver_archived(
     from sla_digest.report.render import render_digest
     from sla_digest.report.summary import Summary
 
-    manifest = day.manifest()
-    stored = day.summary() if manifest is not None and manifest.get("complete") else None
+    stored = _complete_summary(day)
     if stored is None:
         return None
     summary = Summary.from_dict(stored)

@@ -19,7 +19,7 @@ from sla_digest.exceptions import ConfigError, WindowError
 from sla_digest.window import Window, load_timezone, report_window
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping, Sequence
 
     from sla_digest.config import DigestName, WeekStart
 
@@ -36,6 +36,7 @@ __all__ = [
     "period_kind",
     "period_of",
     "period_window",
+    "periods_ending",
 ]
 
 PeriodKind = Literal["day", "week", "month"]
@@ -177,3 +178,19 @@ def last_complete_period(
     """The latest period of ``kind`` that has ended in ``timezone_name`` at ``now``."""
     today = now.astimezone(load_timezone(timezone_name)).date()
     return period_of(today, kind, week_start).previous()
+
+
+def periods_ending(
+    days: Sequence[date], digests: Iterable[DigestName], week_start: WeekStart = "monday"
+) -> list[Period]:
+    """The weeks and months among ``digests`` whose last day is one of ``days``: those due
+    when those days are (a week on the first day of the next one, a month on the 1st)."""
+    wanted = set(digests)
+    ending: list[Period] = []
+    for kind in REPORT_PERIODS:
+        if digest_name(kind) in wanted:
+            for day in days:
+                period = period_of(day, kind, week_start)
+                if period.end == day:
+                    ending.append(period)
+    return ending

@@ -229,10 +229,10 @@ def render_digest(
 ) -> Digest:
     """Render the digest of one account-day, week or month from its summary.
 
-    Tables show the ``max_rows`` busiest inboxes and agents (a week or month at most
-    :data:`PERIOD_MAX_ROWS`, beside its chart) so the HTML stays below the 102 KB at which
-    Gmail clips a message; the CSV attachment carries every row. A stored ``summary.json`` is
-    read with :meth:`Summary.from_dict` first.
+    Tables show ``max_rows`` inboxes and agents (most breaches, then busiest, first; a week or
+    month at most :data:`PERIOD_MAX_ROWS`, beside its chart) so the HTML stays below the 102 KB
+    at which Gmail clips a message; the CSV attachment carries every row. A stored
+    ``summary.json`` is read with :meth:`Summary.from_dict` first.
     """
     if max_rows < 1:
         raise RenderError(f"max_rows must be at least 1, not {max_rows}")

@@ -299,18 +299,29 @@ def _activity(block: Block) -> int:
     return events + sum(int(block.counts.get(spec.key, 0)) for spec in COUNTS)
 
 
+def _breached(block: Block) -> int:
+    return sum(
+        metric.sla.breached
+        for metric in (block.metrics[spec.key] for spec in METRICS)
+        if metric.sla is not None
+    )
+
+
 def entities(scope: str, blocks: Mapping[str, NamedBlock]) -> list[Entity]:
-    """The rows of one scope, busiest first; ties in id order so the order never wobbles."""
+    """The rows of one scope in the order a lead acts on them: most SLA breaches first, then
+    the busiest; the row without an id ("Unassigned", "No inbox") last, since nobody owns it;
+    ties in id order so the order never wobbles."""
     found = [
         Entity(scope, key, _display_name(scope, key, block.name), block, _activity(block))
         for key, block in blocks.items()
     ]
 
-    def order(entity: Entity) -> tuple[int, int, int, str]:
+    def order(entity: Entity) -> tuple[bool, int, int, int, str]:
         numeric = entity.key.isdigit()
         return (
+            entity.key == NO_ID,
+            -_breached(entity.block),
             -entity.activity,
-            0 if numeric else 1,
             int(entity.key) if numeric else 0,
             entity.key,
         )
