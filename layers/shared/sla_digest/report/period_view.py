@@ -22,13 +22,13 @@ from sla_digest.report.format import (
     short_date,
 )
 from sla_digest.report.metrics import HEADLINE, METRICS
+from sla_digest.report.periods import Period
 from sla_digest.report.view import SLA_GOOD_PERCENT, SLA_WARN_PERCENT
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from datetime import date
 
-    from sla_digest.report.periods import Period
     from sla_digest.report.summary import Summary
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "day_bars",
     "day_csv_rows",
     "missing_days_text",
+    "period_names",
     "period_parts",
     "period_title",
     "week_number",
@@ -199,3 +200,19 @@ def period_parts(summary: Summary, view: Mapping[str, Any]) -> dict[str, Any]:
             text += f"; {view['missing_text']}"
         parts["missing_text"] = text
     return parts
+
+
+def period_names(summary: Summary) -> dict[str, Any]:
+    """``digest_view``'s keyword arguments naming a week or month (its titles, the trend's
+    name for the period before, the noun); empty for a day, which its date names."""
+    period = summary.period
+    if period is None or period.kind == "day":
+        return {}
+    names: dict[str, Any] = {
+        "titles": (period_title(period), period_title(period, long=True)),
+        "noun": period.kind,
+    }
+    if summary.previous is not None:
+        before = Period(period.kind, summary.previous.day, summary.previous.last)
+        names["compare"] = (compare_label(period, before), period_title(before, long=True))
+    return names

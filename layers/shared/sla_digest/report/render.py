@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sla_digest.exceptions import ConfigError, RenderError
 from sla_digest.report.format import clean_text, display_width, format_duration, pad
 from sla_digest.report.metrics import COUNTS, METRICS
-from sla_digest.report.period_view import compare_label, day_csv_rows, period_parts, period_title
-from sla_digest.report.periods import Period
+from sla_digest.report.period_view import day_csv_rows, period_names, period_parts
 from sla_digest.report.summary import STATISTICS
 from sla_digest.report.view import digest_view, entities
 
@@ -134,21 +133,6 @@ def _csv(rows: Iterable[Entity], summary: Summary) -> bytes:
     return buffer.getvalue().encode("utf-8-sig")
 
 
-def _period_names(summary: Summary) -> dict[str, Any]:
-    """A week's or month's titles and the trend's name for the period before; {} for a day."""
-    period = summary.period
-    if period is None or period.kind == "day":
-        return {}
-    names: dict[str, Any] = {
-        "titles": (period_title(period), period_title(period, long=True)),
-        "noun": period.kind,
-    }
-    if summary.previous is not None:
-        before = Period(period.kind, summary.previous.day, summary.previous.last)
-        names["compare"] = (compare_label(period, before), period_title(before, long=True))
-    return names
-
-
 # ---------------------------------------------------------------------------------------------
 # Templates
 # ---------------------------------------------------------------------------------------------
@@ -245,7 +229,7 @@ def render_digest(
         inboxes = entities("inbox", summary.by_inbox)
         agents = entities("agent", summary.by_agent)
         view = digest_view(
-            summary, archive_location, max_rows, inboxes, agents, **_period_names(summary)
+            summary, archive_location, max_rows, inboxes, agents, **period_names(summary)
         )
         view.update(period_parts(summary, view))
         table = _csv(inboxes + agents, summary)
