@@ -80,7 +80,7 @@ class PeriodDays:
 
     def read(self, day: date, manifest: Mapping[str, Any]) -> ArchivedDay:
         """The day's events from its pages, each checked against the manifest as it is read."""
-        read = ArchivedEvents.for_manifest(manifest)
+        read = ArchivedEvents.for_manifest(manifest, details=False)
         if read is None:
             raise self._refused(day, ["its manifest has no usable window"])
         if read.window.day != day:

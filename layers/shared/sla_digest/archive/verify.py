@@ -260,7 +260,7 @@ class ArchivedEvents:
     WindowError when the manifest has no usable one).
     """
 
-    def __init__(self, manifest: Mapping[str, Any]) -> None:
+    def __init__(self, manifest: Mapping[str, Any], *, details: bool = True) -> None:
         self.manifest = manifest
         self.window = Window(
             day=parse_date(manifest["date"]),
@@ -268,8 +268,9 @@ class ArchivedEvents:
             since=int(manifest["window"]["since"]),
             until=int(manifest["window"]["until"]),
         )
-        # With details, so the events dataset is checked from the same read of the pages.
-        self.events = EventSet(details=True)
+        # With details, so the events dataset is checked from the same read of the pages (a
+        # week's report, which checks no dataset, reads without them: less memory and CPU).
+        self.events = EventSet(details=details)
         self.unreadable: list[int] = []
 
     def add(self, number: int, body: bytes) -> None:
@@ -282,12 +283,14 @@ class ArchivedEvents:
         classify_rows(payload, self.window, into=self.events)
 
     @classmethod
-    def for_manifest(cls, manifest: Mapping[str, Any] | None) -> ArchivedEvents | None:
+    def for_manifest(
+        cls, manifest: Mapping[str, Any] | None, *, details: bool = True
+    ) -> ArchivedEvents | None:
         """One for ``manifest``, or ``None`` when there is none or it gives no usable window."""
         if manifest is None:
             return None
         try:
-            return cls(manifest)
+            return cls(manifest, details=details)
         except (KeyError, TypeError, ValueError, WindowError):
             return None
 
