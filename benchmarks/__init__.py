@@ -73,6 +73,9 @@ class Profile:
     cpu_repeats: int
     memory_events: int
     import_repeats: int
+    week_events: int = 100_000  # events a day of the weekly report's 7 archived days
+    month_events: int = 10_000  # events a day of the monthly report's 30 archived days
+    period_repeats: int = 3
 
 
 FULL = Profile(
@@ -89,6 +92,9 @@ FULL = Profile(
     cpu_repeats=5,
     memory_events=100_000,
     import_repeats=15,
+    week_events=100_000,
+    month_events=10_000,
+    period_repeats=3,
 )
 QUICK = Profile(
     name="quick",
@@ -104,6 +110,9 @@ QUICK = Profile(
     cpu_repeats=3,
     memory_events=10_000,
     import_repeats=3,
+    week_events=20_000,
+    month_events=2_000,
+    period_repeats=2,
 )
 TINY = Profile(
     name="tiny",
@@ -119,6 +128,9 @@ TINY = Profile(
     cpu_repeats=1,
     memory_events=60,
     import_repeats=0,
+    week_events=60,
+    month_events=20,
+    period_repeats=1,
 )
 
 

@@ -23,6 +23,7 @@ from . import (
     cpu,
     fetch,
     memory,
+    periods,
     render_table,
     throttle,
 )
@@ -37,6 +38,7 @@ MEASUREMENTS: tuple[tuple[str, Callable[[Profile], list[Figure]]], ...] = (
     ("throttled server", throttle.measure),
     ("CPU", cpu.measure),
     ("memory", memory.measure),
+    ("weekly and monthly reports", periods.measure),
     ("cold start", coldstart.measure),
     ("AWS requests", aws_requests.measure),
 )

@@ -8,14 +8,20 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
-import os
 import sys
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from sla_digest.exceptions import ConfigError, SlaDigestError, VerificationError
+from sla_digest_cli import report_cmd
+from sla_digest_cli.common import EXIT_ERROR, EXIT_USAGE, TOKEN_VARIABLE
+from sla_digest_cli.common import date_arg as _date_arg
+from sla_digest_cli.common import positive_int as _positive_int
+from sla_digest_cli.common import say as _say
+from sla_digest_cli.common import templates_dir as _templates_dir
+from sla_digest_cli.common import token as _token
 from sla_digest_cli.dataset_cmd import add_dataset_parser
 from sla_digest_cli.doctor import register as register_doctor
 from sla_digest_cli.operate import register as register_operator_commands
@@ -32,9 +38,6 @@ __all__ = ["main"]
 
 logger = logging.getLogger(__name__)
 
-TOKEN_VARIABLE = "CHATWOOT_API_TOKEN"  # noqa: S105 - the name of a variable, not a token
-EXIT_ERROR = 1
-EXIT_USAGE = 2
 SANDBOX_PORT = 3901  # not 3000, where a Chatwoot development server listens
 RENDER_OUT = "rendered"  # render's folder when --out is not given (and --check is not either)
 
@@ -69,53 +72,10 @@ class ProgressBar:
             self._stream.flush()
 
 
-def _token() -> str:
-    token = os.environ.get(TOKEN_VARIABLE, "").strip()
-    if not token:
-        raise ConfigError(
-            f"set {TOKEN_VARIABLE} to the access token of a Chatwoot administrator "
-            "(Profile settings → Access token)"
-        )
-    return token
-
-
-def _templates_dir(flag: str | None) -> Path:
-    """--templates, then TEMPLATES_DIR, then the templates folder of a source checkout."""
-    candidates = [flag, os.environ.get("TEMPLATES_DIR")]
-    candidates.append(str(Path(__file__).resolve().parents[2] / "templates"))
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "digest.html.j2").is_file():
-            return Path(candidate)
-    raise ConfigError("digest templates not found: pass --templates DIR or set TEMPLATES_DIR")
-
-
-def _date_arg(text: str) -> date:
-    from sla_digest.window import parse_date
-
-    try:
-        return parse_date(text)
-    except SlaDigestError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
-
-
 def _deliver_arg(text: str) -> tuple[str, ...]:
     from sla_digest_cli.channels import parse_deliver
 
     return parse_deliver(text)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from exc
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be greater than zero")
-    return value
-
-
-def _say(text: str) -> None:
-    sys.stdout.write(text + "\n")
 
 
 def _headline(result: RunResult) -> str:
@@ -215,6 +175,8 @@ def _say_receipts(args: argparse.Namespace, result: RunResult) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    if args.first is not None or args.last is not None:  # --from D1 --to D2: several days
+        return report_cmd.run_range(args, _run_one, _headline, _Delivery, _token, _say_receipts)
     if args.config:
         return _run_config(args)
     missing = [
@@ -349,7 +311,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
                 "the summary matches the raw pages"
             )
     _say(f"{checked - failed} of {checked} archived days verified")
-    return EXIT_ERROR if failed else 0
+    return EXIT_ERROR if report_cmd.verify_reports(args) or failed else 0
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
@@ -473,6 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--account-id", type=_positive_int, help="Chatwoot account id")
     run.add_argument("--account-name", help="name shown in the digest")
     run.add_argument("--date", type=_date_arg, help="report day YYYY-MM-DD (default: yesterday)")
+    run.add_argument("--from", dest="first", type=_date_arg, help="first day of a range (--to D2)")
     run.add_argument("--timezone", help="IANA time zone of the account, e.g. Europe/Berlin")
     run.add_argument("--out", help="output folder")
     run.add_argument("--sla", help="targets: first_response=30m,reply_time=1h,...")
@@ -488,7 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--allow-partial", action="store_true", help="allow a day not yet over")
     run.add_argument("--send", action="store_true", help="send through SES instead of the outbox")
     run.add_argument("--sender", help="From address for --send (an SES-verified identity)")
-    run.add_argument("--to", action="append", help="recipient (repeatable)")
+    run.add_argument("--to", action=report_cmd.RangeOrRecipient, help=report_cmd.TO_HELP)
     run.add_argument(
         "--deliver",
         type=_deliver_arg,
@@ -502,7 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="deliver again what deliveries.json records as sent"
     )
     run.add_argument("--templates", help="digest templates folder")
-    run.set_defaults(func=_cmd_run)
+    run.set_defaults(func=_cmd_run, last=None)
 
     demo = command(
         "demo", help="run the whole pipeline against the bundled sandbox (no AWS, no network)"
@@ -555,6 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sandbox.set_defaults(func=_cmd_sandbox)
 
+    report_cmd.register(command, _date_arg, _positive_int, _templates_dir, _token)
     add_query_parser(commands)
     add_dataset_parser(commands, day_type=_date_arg, id_type=_positive_int)
     register_doctor(command)

@@ -2,7 +2,9 @@
 
 The sandbox server stands in for Chatwoot and moto emulates S3, SQS, DynamoDB, SES and Secrets
 Manager in-process, so the demo exercises the same dispatch → queue → digest → SES code as
-the Lambda functions, with no AWS account and no network.
+the Lambda functions, with no AWS account and no network. After the two daily digests it runs
+the weekly job of their week: built from the archived days, the others fetched and archived
+for it (the sandbox has rows on 19, 20 and 21 November only, so those are quiet days).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class DemoResult:
     sent: int
     duplicates_suppressed: int
     verified_days: int
+    week: str = ""
 
 
 @contextmanager
@@ -76,15 +79,17 @@ class Invocation:
 
 
 def _channels() -> list[dict[str, Any]]:
-    """Email, and Slack, Teams and a signed webhook whose URLs are kept in Secrets Manager."""
+    """Email (daily and weekly), and Slack, Teams and a signed webhook (daily) whose URLs are
+    kept in Secrets Manager."""
     return [
         {"type": "email", "recipients": [RECIPIENT]},
-        {"type": "slack", "url_secret": HOOK_SECRETS["slack"]},
-        {"type": "teams", "url_secret": HOOK_SECRETS["teams"]},
+        {"type": "slack", "url_secret": HOOK_SECRETS["slack"], "periods": ["daily"]},
+        {"type": "teams", "url_secret": HOOK_SECRETS["teams"], "periods": ["daily"]},
         {
             "type": "webhook",
             "url_secret": HOOK_SECRETS["webhook"],
             "signing_secret": SIGNING_SECRET,
+            "periods": ["daily"],
         },
     ]
 
@@ -104,6 +109,7 @@ def _accounts(base_url: str, account_id: int, timezone: str) -> dict[str, Any]:
                 "recipients": [RECIPIENT],
                 "sla_policy": "Standard",
                 "sla": {"conversation_resolved": "24h"},
+                "digests": ["daily", "weekly"],
                 "channels": _channels(),
             }
         ],
@@ -140,7 +146,8 @@ def run_demo(out: Path, *, templates_dir: Path, say: Callable[[str], None]) -> i
         f"demo finished: {result.sent} digest(s) sent, {result.duplicates_suppressed} duplicate "
         f"delivery suppressed, {result.verified_days} archived day(s) verified"
     )
-    say(f"open {out / 'digest.html'} (all files under {out})")
+    say(result.week)
+    say(f"open {out / 'digest.html'} and {out / 'weekly-digest.html'} (all files under {out})")
     return 0
 
 
@@ -226,6 +233,7 @@ def _pipeline(
     # SQS delivers at least once: the same job again must not send a second email.
     again = process_job(DigestJob.from_body(bodies[-1]), services, lambda_context=Invocation())
     say(f"digest (same job delivered again): {json.dumps(again.as_dict())}")
+    week = _weekly(options, services, say=say)
 
     archive_dir = out / "archive"
     _download(s3, archive_dir)
@@ -249,7 +257,48 @@ def _pipeline(
             f"{links['requests']} of {links['budget']} extra requests"
         )
     return DemoResult(
-        sent=sent, duplicates_suppressed=int(again.status != "sent"), verified_days=verified
+        sent=sent,
+        duplicates_suppressed=int(again.status != "sent"),
+        verified_days=verified,
+        week=_export_week(week, options.account_id, archive_dir, out, say=say),
+    )
+
+
+def _weekly(options: Any, services: Any, *, say: Callable[[str], None]) -> Any:
+    """The weekly job of the days just sent, as the Monday schedule would queue it."""
+    from sla_digest.jobs.job import DigestJob
+    from sla_digest.jobs.report import process_report_job
+    from sla_digest.report.periods import period_of
+
+    week = period_of(options.day, "week")
+    job = DigestJob(options.account_id, week.start, period="week")
+    say(f"weekly job: {job.to_body()}")
+    outcome = process_report_job(job, services, lambda_context=Invocation())
+    say(f"weekly digest: {json.dumps(outcome.as_dict())}")
+    return week
+
+
+def _export_week(
+    week: Any, account_id: int, archive_dir: Path, out: Path, *, say: Callable[[str], None]
+) -> str:
+    """Verify the archived weekly report and copy its digest beside the daily one."""
+    from sla_digest.archive import LocalArchive
+    from sla_digest.archive.report import ReportArchive
+    from sla_digest.archive.verify_report import verify_report
+    from sla_digest.report.period_view import period_title
+
+    report = ReportArchive(LocalArchive(archive_dir), account_id, week)
+    problems = verify_report(report)
+    for problem in problems:
+        say(f"verify: {week.kind} {week.start}: {problem}")
+    folder = archive_dir / report.directory
+    for name in ("digest.html", "digest.txt", "summary.json"):
+        (out / f"weekly-{name}").write_bytes((folder / name).read_bytes())
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    days = len(summary["source"]["days"])
+    state = "verified" if not problems else "NOT verified"
+    return (
+        f"weekly digest {period_title(week)} sent: built from {days} archived days, report {state}"
     )
 
 

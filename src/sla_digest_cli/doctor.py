@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from sla_digest.exceptions import ConfigError
+from sla_digest_cli.common import TOKEN_VARIABLE
 
 if TYPE_CHECKING:
     import argparse
@@ -44,7 +45,6 @@ __all__ = [
 ]
 
 MIN_VERSION = (4, 8)  # reporting_events exists from Chatwoot 4.8 (chatwoot-api.md)
-TOKEN_VARIABLE = "CHATWOOT_API_TOKEN"  # noqa: S105 - the name of a variable, not a token
 TIMEOUT = 10.0
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)")
 _NOT_FOUND = "Resource could not be found"

@@ -22,14 +22,31 @@ def test_the_demo_sends_two_digests_once_each_and_verifies_the_archive(
     report = capsys.readouterr().out
     # THEN two days were dispatched and sent, the repeated job sent nothing more
     assert "2 digest(s) sent, 1 duplicate delivery suppressed, 2 archived day(s) verified" in report
+    # AND the week of those days was sent once, from seven archived days, and verifies
+    assert (
+        "weekly digest Week 47 (16–22 Nov) sent: built from 7 archived days, report verified"
+        in report
+    )
     emails = sorted((out / "outbox").glob("*.eml"))
-    assert len(emails) == 2
-    # AND each email is a complete digest: text, HTML, the CSV and the breaches CSV
-    message = email.message_from_bytes(emails[-1].read_bytes(), policy=policy.default)
-    kinds = sorted(part.get_content_type() for part in message.walk() if not part.is_multipart())
-    assert kinds == ["text/csv", "text/csv", "text/html", "text/plain"]
-    names = [part.get_filename() for part in message.iter_attachments()]
-    assert names[1:] == ["breaches.csv"]
+    assert len(emails) == 3
+    # AND each email is a complete digest: text, HTML and the CSV attachment; the daily ones
+    # also carry breaches.csv
+    messages = [
+        email.message_from_bytes(sent.read_bytes(), policy=policy.default) for sent in emails
+    ]
+    for message in messages:
+        kinds = {p.get_content_type() for p in message.walk() if not p.is_multipart()}
+        assert {"text/csv", "text/html", "text/plain"} <= kinds
+    subjects = [str(message["Subject"]) for message in messages]
+    assert sum("Week 47 (16–22 Nov)" in subject for subject in subjects) == 1
+    for message, subject in zip(messages, subjects, strict=True):
+        if "Week" not in subject:
+            names = [part.get_filename() for part in message.iter_attachments()]
+            assert names[1:] == ["breaches.csv"]
+    weekly = json.loads((out / "weekly-summary.json").read_text())
+    assert weekly["period"]["kind"] == "week"
+    assert weekly["source"]["complete"] is True
+    assert (out / "weekly-digest.html").is_file()
     # AND the second day's summary carries the first as its trend, with the policy's targets
     summary = json.loads((out / "summary.json").read_text())
     assert summary["previous"]["date"] == "2026-11-19"

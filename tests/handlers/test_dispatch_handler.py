@@ -238,14 +238,15 @@ def test_importing_the_handler_reads_nothing_and_a_missing_variable_is_named_on_
 def test_every_sample_event_is_accepted_by_the_handler_it_is_for(
     sample_event: Callable[[str], Any],
 ) -> None:
-    # GIVEN every file in events/: digest-job*.json are SQS events, the rest dispatch events
+    # GIVEN every file in events/: those with Records are SQS events (digest-job*.json and the
+    # weekly and monthly jobs), the rest dispatch events
     from tests.handlers.conftest import EVENTS
 
     names = sorted(path.name for path in EVENTS.glob("*.json"))
 
     # THEN each parses: the dispatch events as events, each SQS record's body as a job
     for name in names:
-        if name.startswith("digest-job"):
+        if "Records" in sample_event(name):
             for record in sample_event(name)["Records"]:
                 DigestJob.from_body(record["body"])
         else:

@@ -371,9 +371,9 @@ def test_rendering_twice_gives_identical_bytes() -> None:
 def test_a_summary_of_another_schema_version_is_refused_clearly() -> None:
     # GIVEN a summary from a future schema
     summary = load("acme-2026-11-20.json")
-    summary["schema_version"] = 2
+    summary["schema_version"] = 3
     # THEN reading it to render fails with a one-line error naming the version
-    with pytest.raises(VerificationError, match="schema_version 2") as caught:
+    with pytest.raises(VerificationError, match="schema_version 3") as caught:
         render(summary)
     assert "\n" not in str(caught.value)
 

@@ -135,14 +135,16 @@ def ref_summary(
 ) -> dict[str, Any]:
     rows = events.events
     no_hours = {inbox for inbox, has_hours in inbox_hours.items() if not has_hours}
+    day = window.day.isoformat()
     return {
-        "schema_version": 1,
+        "schema_version": 2,
         "account_id": 7,
         "account_name": "Acme Support",
-        "date": window.day.isoformat(),
+        "date": day,
         "timezone": window.timezone,
         "window": {"since": window.since, "until": window.until},
         "generated_at": "2026-11-21T06:00:03Z",
+        "period": {"kind": "day", "start": day, "end": day, "days": 1},
         "source": {
             "base_url": "https://chat.acme.example",
             "events": len(rows),
@@ -154,13 +156,21 @@ def ref_summary(
                 "invalid": events.ignored.invalid,
                 "outside_window": events.ignored.outside_window,
             },
+            "days": [{"date": day, "events": len(rows), "complete": complete}],
+            "missing_days": [],
         },
         "overall": ref_block(rows, targets, no_hours),
         "by_inbox": ref_named(rows, "inbox_id", inbox_names, targets, no_hours),
         "by_agent": ref_named(rows, "user_id", agent_names, targets, no_hours),
+        # The previous day: a one-day period, so it starts and ends on its date.
         "previous": None
         if previous is None
-        else {"date": previous["date"], "overall": previous["overall"]},
+        else {
+            "date": previous["date"],
+            "start": previous["date"],
+            "end": previous["date"],
+            "overall": previous["overall"],
+        },
     }
 
 
@@ -584,11 +594,17 @@ def test_previous_day_keeps_only_its_date_and_overall_block() -> None:
     # GIVEN yesterday's full summary
     yesterday = summarise(classified(mixed_rows()))
     yesterday["date"] = "2026-11-19"
+    yesterday["period"] = {"kind": "day", "start": "2026-11-19", "end": "2026-11-19", "days": 1}
     # WHEN today is summarised with it
     summary, expected = both(classified(mixed_rows()[:3]), previous=yesterday)
-    # THEN only its date and overall block are kept
+    # THEN only its dates and overall block are kept
     assert_matches(summary, expected)
-    assert summary["previous"] == {"date": "2026-11-19", "overall": yesterday["overall"]}
+    assert summary["previous"] == {
+        "date": "2026-11-19",
+        "start": "2026-11-19",
+        "end": "2026-11-19",
+        "overall": yesterday["overall"],
+    }
 
 
 def test_no_previous_day_is_null() -> None:
@@ -616,6 +632,8 @@ def test_source_reports_completeness_pages_and_ignored_rows() -> None:
         "complete": False,
         "missing": 4,
         "ignored": {"unknown_name": 1, "invalid": 0, "outside_window": 0},
+        "days": [{"date": "2026-11-20", "events": 13, "complete": False}],
+        "missing_days": [],
     }
 
 
@@ -623,7 +641,7 @@ def test_header_names_the_account_day_and_utc_generation_time() -> None:
     # GIVEN a summary generated at 06:00:03.25 UTC
     summary = summarise(EventSet())
     # WHEN / THEN the header follows the contract, the time in whole seconds with a Z
-    assert summary["schema_version"] == SCHEMA_VERSION == 1
+    assert summary["schema_version"] == SCHEMA_VERSION == 2
     assert summary["date"] == "2026-11-20"
     assert summary["timezone"] == "Europe/Berlin"
     assert summary["generated_at"] == "2026-11-21T06:00:03Z"

@@ -109,6 +109,7 @@ def test_the_document_lists_its_keys_in_the_contract_order() -> None:
         "timezone",
         "window",
         "generated_at",
+        "period",
         "source",
         "overall",
         "by_inbox",
@@ -132,8 +133,14 @@ def test_only_the_previous_days_date_and_overall_block_are_kept() -> None:
     yesterday = load(FIXTURES / "acme-2026-11-20.json")
     # WHEN today is built with it
     previous = built().to_dict()["previous"]
-    # THEN the trend holds its date and overall block, unchanged, and nothing else
-    assert previous == {"date": yesterday["date"], "overall": yesterday["overall"]}
+    # THEN the trend holds its date (a day: its start and end too) and overall block,
+    # unchanged, and nothing else
+    assert previous == {
+        "date": yesterday["date"],
+        "start": yesterday["date"],
+        "end": yesterday["date"],
+        "overall": yesterday["overall"],
+    }
 
 
 def test_records_give_typed_access_to_the_figures() -> None:
@@ -168,9 +175,11 @@ def test_a_document_missing_a_figure_is_refused_naming_the_place() -> None:
 def test_a_document_of_another_schema_version_is_refused_naming_the_version() -> None:
     # GIVEN a summary written by a later version
     document = load(FIXTURES / "acme-2026-11-20.json")
-    document["schema_version"] = 2
-    # WHEN read THEN the error says which version it is and which one is read
-    with pytest.raises(VerificationError, match="schema_version 2: this version reads"):
+    document["schema_version"] = 3
+    # WHEN read THEN the error says which version it is and which ones are read
+    with pytest.raises(
+        VerificationError, match="schema_version 3: this version reads schema_version 1 and 2"
+    ):
         Summary.from_dict(document)
 
 

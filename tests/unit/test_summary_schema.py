@@ -186,7 +186,7 @@ BROKEN: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("mean as text", _set("60", "overall", "first_response", "mean"), "mean"),
     ("negative max", _set(-1.0, "overall", "first_response", "max"), "max"),
     ("complete as text", _set("yes", "source", "complete"), "$.source.complete"),
-    ("schema version 2", _set(2, "schema_version"), "$.schema_version"),
+    ("schema version 3", _set(3, "schema_version"), "$.schema_version"),
     ("account id as text", _set("7", "account_id"), "$.account_id"),
     ("date not a date", _set("20.11.2026", "date"), "$.date"),
     ("local generation time", _set("2026-11-21T07:00:03+01:00", "generated_at"), "generated"),

@@ -268,7 +268,9 @@ def job_services(settings: Settings, clients: AwsClients, *, session: Any = None
         token = read_token(account.token_secret, clients=clients)
         return ChatwootClient(account.base_url, token, session=session)
 
-    def channels(account: AccountConfig, lambda_context: Any) -> Sequence[Channel]:
+    def channels(
+        account: AccountConfig, lambda_context: Any, period: str = "day"
+    ) -> Sequence[Channel]:
         def email(recipients: Sequence[str]) -> Channel:
             mailer = SesMailer(sesv2=clients.sesv2)
             return EmailChannel(mailer, sender=settings.sender_address, recipients=recipients)
@@ -282,6 +284,7 @@ def job_services(settings: Settings, clients: AwsClients, *, session: Any = None
             account_id=account.account_id,
             read_secret=lambda name: read_channel_secret(name, clients=clients),
             email=email,
+            period=period,
             ledger=ledger,
         )
 

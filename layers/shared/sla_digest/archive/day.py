@@ -26,7 +26,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sla_digest.archive.manifest import PageEntry, ResourceEntry, build_manifest, manifest_pages
-from sla_digest.archive.store import READ_BATCH, DiscardsMetadata, map_concurrently, sha256_hex
+from sla_digest.archive.store import (
+    READ_BATCH,
+    DiscardsMetadata,
+    map_concurrently,
+    reads_concurrently,
+    sha256_hex,
+)
 from sla_digest.exceptions import ArchiveError
 
 if TYPE_CHECKING:
@@ -349,7 +355,9 @@ class DayArchive:
         for start in range(0, len(items), READ_BATCH):
             batch = items[start : start + READ_BATCH]
             keys = [self.page_key(item["page"]) for item in batch]
-            bodies = map_concurrently(self.archive.get, keys)
+            bodies = map_concurrently(
+                self.archive.get, keys, concurrent=reads_concurrently(self.archive)
+            )
             for item, key, body in zip(batch, keys, bodies, strict=True):
                 if sha256_hex(body) != item.get("sha256"):
                     raise ArchiveError(

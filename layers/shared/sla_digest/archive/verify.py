@@ -15,6 +15,7 @@ pages and context alone, so a difference is a difference in the data, never in t
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ from sla_digest.archive.store import (
     LocalArchive,
     map_concurrently,
     open_archive,
+    reads_concurrently,
     sha256_hex,
 )
 from sla_digest.chatwoot.events import EventSet, classify_rows
@@ -135,7 +137,7 @@ def verify_day(day: DayArchive) -> list[str]:
     except VerificationError as exc:
         return exc.problems
     except (KeyError, TypeError, ValueError) as exc:
-        return [f"summary.json is not a valid schema_version 1 summary ({exc})"]
+        return [f"summary.json is not a valid summary ({exc})"]
     mismatches = [f"summary mismatch: {change}" for change in _diff(stored, rebuilt.to_dict())]
     dataset = check_dataset(
         day, manifest=manifest, events=read.events if read else None, missing_ok=True
@@ -222,7 +224,9 @@ def check_day(
     # In batches, as page_bodies reads, so a 4,000-page day is never in memory at once.
     for start in range(0, len(present), READ_BATCH):
         batch = present[start : start + READ_BATCH]
-        bodies = map_concurrently(lambda entry: archive.get(entry[1]), batch)
+        bodies = map_concurrently(
+            lambda entry: archive.get(entry[1]), batch, concurrent=reads_concurrently(archive)
+        )
         for (label, key, item, number), body in zip(batch, bodies, strict=True):
             listed_size = item.get("bytes") if isinstance(item, dict) else None
             listed_sha = item.get("sha256") if isinstance(item, dict) else None
@@ -258,7 +262,7 @@ class ArchivedEvents:
     WindowError when the manifest has no usable one).
     """
 
-    def __init__(self, manifest: Mapping[str, Any]) -> None:
+    def __init__(self, manifest: Mapping[str, Any], *, details: bool = True) -> None:
         self.manifest = manifest
         self.window = Window(
             day=parse_date(manifest["date"]),
@@ -266,8 +270,9 @@ class ArchivedEvents:
             since=int(manifest["window"]["since"]),
             until=int(manifest["window"]["until"]),
         )
-        # With details, so the events dataset is checked from the same read of the pages.
-        self.events = EventSet(details=True)
+        # With details, so the events dataset is checked from the same read of the pages (a
+        # week's report, which checks no dataset, reads without them: less memory and CPU).
+        self.events = EventSet(details=details)
         self.unreadable: list[int] = []
 
     def add(self, number: int, body: bytes) -> None:
@@ -280,12 +285,14 @@ class ArchivedEvents:
         classify_rows(payload, self.window, into=self.events)
 
     @classmethod
-    def for_manifest(cls, manifest: Mapping[str, Any] | None) -> ArchivedEvents | None:
+    def for_manifest(
+        cls, manifest: Mapping[str, Any] | None, *, details: bool = True
+    ) -> ArchivedEvents | None:
         """One for ``manifest``, or ``None`` when there is none or it gives no usable window."""
         if manifest is None:
             return None
         try:
-            return cls(manifest)
+            return cls(manifest, details=details)
         except (KeyError, TypeError, ValueError, WindowError):
             return None
 
@@ -310,6 +317,7 @@ def rebuild_summary(
     Targets, names, the previous day and the generation time come from what was archived, so
     any difference from ``stored`` is a difference in the numbers. ``read`` holds the day's
     pages already classified (every page its manifest lists); without it they are read here.
+    A summary archived as schema_version 1 is rebuilt as one, to compare like with like.
     """
     # The Chatwoot client module loads requests; only this function needs its AccountContext.
     from sla_digest.chatwoot.client import AccountContext
@@ -327,7 +335,7 @@ def rebuild_summary(
     bodies = archive.resources(manifest)
     context = AccountContext.from_raw(bodies)
     targets = targets_from_summary(stored)
-    return build_summary(
+    rebuilt = build_summary(
         account_id=int(manifest["account_id"]),
         account_name=stored.account_name,
         window=read.window,
@@ -342,6 +350,10 @@ def rebuild_summary(
         generated_at=datetime.fromisoformat(stored.generated_at),
         follow_up=_rebuild_follow_up(stored, read, bodies, context, targets),
     )
+    if stored.schema_version == 1:
+        source = replace(rebuilt.source, days=None, missing_days=())
+        return replace(rebuilt, period=None, by_day=None, source=source)
+    return rebuilt
 
 
 def _rebuild_follow_up(

@@ -2,7 +2,9 @@
 
 ``dispatch`` turns a schedule tick, manual run or backfill into :class:`DigestJob` messages;
 ``run`` carries one job through fetch → archive → summary → render → deliver with adapters
-passed in (:class:`Ports`, :class:`JobServices`); ``record`` is the digest queue's unit of work.
+passed in (:class:`Ports`, :class:`JobServices`); ``report`` builds a week's or month's report
+from the archived days (:func:`run_account_period`); ``record`` is the digest queue's unit of
+work.
 Names load on first use, so importing one module does not import the others.
 """
 
@@ -15,6 +17,12 @@ if TYPE_CHECKING:
     from sla_digest.jobs.dispatch import handle_dispatch_event
     from sla_digest.jobs.job import DayRequest, DigestJob, JobOutcome, RunResult
     from sla_digest.jobs.record import run_record
+    from sla_digest.jobs.report import (
+        ReportPorts,
+        ReportRequest,
+        process_report_job,
+        run_account_period,
+    )
     from sla_digest.jobs.run import JobServices, Ports, process_job, run_account_day
 
 __all__ = [
@@ -23,10 +31,14 @@ __all__ = [
     "JobOutcome",
     "JobServices",
     "Ports",
+    "ReportPorts",
+    "ReportRequest",
     "RunResult",
     "handle_dispatch_event",
     "process_job",
+    "process_report_job",
     "run_account_day",
+    "run_account_period",
     "run_record",
 ]
 
@@ -40,6 +52,10 @@ _HOME = {
     "process_job": "run",
     "run_account_day": "run",
     "run_record": "record",
+    "ReportPorts": "report",
+    "ReportRequest": "report",
+    "process_report_job": "report",
+    "run_account_period": "report",
     "handle_dispatch_event": "dispatch",
 }
 

@@ -3,8 +3,10 @@
 A scheduled run decides from the schedule's ``scheduled_time`` alone, never from the clock, so a
 retried invocation decides the same. Day ``D`` of an account is due once the account's local
 clock has first shown ``D+1`` at ``send_hour:00``; every due day inside the catch-up window that
-has not been delivered yet is queued, so a missed run loses nothing. The digest side is
-idempotent, so queuing a day twice never sends it twice.
+has not been delivered yet is queued, so a missed run loses nothing. A week or month is due
+when its last day is (so on the first day of the next one, at ``send_hour``), for the accounts
+whose ``digests`` name it. The digest side is idempotent, so queuing a job twice never sends it
+twice.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from sla_digest.exceptions import (
     WindowError,
 )
 from sla_digest.jobs.job import DigestJob
+from sla_digest.report.periods import Period, periods_ending
 from sla_digest.window import parse_date, report_window, utc_text
 
 if TYPE_CHECKING:
@@ -151,13 +154,16 @@ def plan_scheduled(
     delivered: Callable[[int, date], bool],
     held: Callable[[AccountConfig, date], str | None] | None = None,
     catch_up: timedelta = CATCH_UP,
+    period_delivered: Callable[[int, Period], bool] | None = None,
 ) -> Plan:
-    """Jobs for every enabled account-day that is due at ``scheduled_time`` and not delivered.
+    """Jobs for every enabled account-day (and week, month) due at ``scheduled_time`` and not
+    delivered.
 
-    ``delivered(account_id, day)`` says whether a digest was already sent; ``held(account,
-    day)`` gives the reason a day that failed permanently is held back (nothing it depends on
-    changed since), or ``None``. When either fails for one account, that account is reported
-    as an error and the others go on.
+    ``delivered(account_id, day)`` and ``period_delivered(account_id, period)`` say whether a
+    digest was already sent (without the latter a due week or month is queued, and the digest
+    side skips it if it went out); ``held(account, day)`` gives the reason a day that failed
+    permanently is held back (nothing it depends on changed since), or ``None``. When one of
+    them fails for an account, that account is reported as an error and the others go on.
     """
     if scheduled_time.tzinfo is None:
         raise ValueError("scheduled_time must be timezone-aware")
@@ -166,7 +172,8 @@ def plan_scheduled(
         if not account.enabled:
             plan.skipped.append(f"{account.label}: disabled")
             continue
-        for day in due_days(account, scheduled_time, catch_up=catch_up):
+        days = due_days(account, scheduled_time, catch_up=catch_up)
+        for day in days if "daily" in account.digests else ():
             try:
                 done = delivered(account.account_id, day)
                 reason = None if done or held is None else held(account, day)
@@ -185,6 +192,18 @@ def plan_scheduled(
                 plan.overdue.append(
                     f"{account.label} {day}: not delivered by {utc_text(deadline, name='due')}"
                 )
+        for period in periods_ending(days, account.digests, account.week_start):
+            job = DigestJob(account.account_id, period.start, period=period.kind)
+            what = f"{account.label} {job.name.split('/', 1)[1]}"
+            try:
+                sent = period_delivered is not None and period_delivered(account.account_id, period)
+            except ArchiveError as exc:
+                plan.errors.append(f"{what}: {exc}")
+                continue
+            if sent:
+                plan.skipped.append(f"{what}: already delivered")
+            else:
+                plan.jobs.append(job)
     return plan
 
 
@@ -446,6 +465,7 @@ def handle_dispatch_event(
     entries are logged, counted and left out.
     """
     from sla_digest.archive.day import DayArchive
+    from sla_digest.archive.report import ReportArchive
     from sla_digest.jobs.run import delivered
 
     request = parse_event(event)
@@ -463,6 +483,9 @@ def handle_dispatch_event(
             delivered=lambda account_id, day: delivered(DayArchive(store, account_id, day)),
             held=_held_back(services),
             catch_up=catch_up,
+            period_delivered=lambda account_id, period: delivered(
+                ReportArchive(store, account_id, period)
+            ),
         )
     else:
         plan = plan_requested(config, request, now=services.clock())
@@ -564,4 +587,4 @@ def _held_back(services: DispatchServices) -> Callable[[AccountConfig, date], st
 
 def _job_name(job: DigestJob) -> str:
     notes = [note for note, on in (("force", job.force), ("archive only", not job.deliver)) if on]
-    return f"{job.account_id}/{job.day.isoformat()}" + (f" ({', '.join(notes)})" if notes else "")
+    return job.name + (f" ({', '.join(notes)})" if notes else "")

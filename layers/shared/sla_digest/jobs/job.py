@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sla_digest.config import SlaTargets
 from sla_digest.exceptions import ConfigError, WindowError
+from sla_digest.report.periods import PERIOD_KINDS, parse_period
 from sla_digest.window import parse_date
 
 if TYPE_CHECKING:
@@ -16,26 +17,31 @@ if TYPE_CHECKING:
     from sla_digest.chatwoot.client import FetchResult
     from sla_digest.config import AccountConfig
     from sla_digest.delivery.channel import Receipt
+    from sla_digest.report.periods import PeriodKind
     from sla_digest.report.render import Digest
     from sla_digest.report.summary import Summary
 
 __all__ = ["DayRequest", "DigestJob", "JobOutcome", "RunResult"]
 
-_BODY_KEYS = frozenset({"account_id", "date", "force", "deliver"})
+_BODY_KEYS = frozenset({"account_id", "period", "date", "force", "deliver"})
 
 
 @dataclass(frozen=True, slots=True)
 class DigestJob:
     """One SQS message: the digest of ``day`` for ``account_id``.
 
-    ``deliver`` false archives and summarises the day without delivering it (an archive-only
-    backfill); the body carries it only then, so every other body is byte for byte as before.
+    ``period`` is ``day`` unless the message says ``week`` or ``month``; then ``day`` is the
+    first day of that period (design, section 12). ``deliver`` false archives and summarises
+    the day without delivering it (an archive-only backfill). The body carries ``period`` and
+    ``deliver`` only when they are not the defaults, so every other body is byte for byte as
+    before.
     """
 
     account_id: int
     day: date
     force: bool = False
     deliver: bool = True
+    period: PeriodKind = "day"
 
     @classmethod
     def from_body(cls, body: str) -> DigestJob:
@@ -66,17 +72,27 @@ class DigestJob:
         for key, value in flags.items():
             if not isinstance(value, bool):
                 raise ConfigError(f"job {key} must be true or false")
-        return cls(account_id=account_id, day=day, **flags)
+        try:
+            period = parse_period(data.get("period", "day"), allowed=PERIOD_KINDS)
+        except ConfigError as exc:
+            raise ConfigError(f"job {exc}") from exc
+        return cls(account_id=account_id, day=day, period=period, **flags)
 
     def to_body(self) -> str:
-        body: dict[str, Any] = {
-            "account_id": self.account_id,
-            "date": self.day.isoformat(),
-            "force": self.force,
-        }
+        """The SQS body; ``period`` and ``deliver`` only when not the defaults."""
+        body: dict[str, Any] = {"account_id": self.account_id}
+        if self.period != "day":
+            body["period"] = self.period
+        body.update(date=self.day.isoformat(), force=self.force)
         if not self.deliver:
             body["deliver"] = False
         return json.dumps(body, separators=(",", ":"))
+
+    @property
+    def name(self) -> str:
+        """``7/2026-11-20`` or ``7/week/2026-11-16``: how logs and results list the job."""
+        period = "" if self.period == "day" else f"{self.period}/"
+        return f"{self.account_id}/{period}{self.day.isoformat()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,10 +151,13 @@ class JobOutcome:
     retries: int = 0
     complete: bool = True
     seconds: float = 0.0
+    period: str = "day"
 
     def as_dict(self) -> dict[str, Any]:
+        period = {} if self.period == "day" else {"period": self.period}
         return {
             "account_id": self.account_id,
+            **period,
             "date": self.date,
             "status": self.status,
             "events": self.events,

@@ -90,7 +90,13 @@ def run_record(
     try:
         job = DigestJob.from_body(body)
         telemetry.tag(account_id=str(job.account_id), date=job.day.isoformat())
-        outcome = process_job(job, services(), lambda_context=lambda_context)
+        if job.period == "day":
+            outcome = process_job(job, services(), lambda_context=lambda_context)
+        else:
+            # A week or month: loaded on first use, so a cold start does not pay for it.
+            from sla_digest.jobs.report import process_report_job
+
+            outcome = process_report_job(job, services(), lambda_context=lambda_context)
     except SlaDigestError as exc:
         retryable = is_retryable(exc)
         # One line a person can act on; the batch processor marks the record failed.
@@ -99,7 +105,10 @@ def run_record(
             exc,
             extra={"error": type(exc).__name__, "retryable": retryable},
         )
-        new = job is None or not records_failure(exc) or _note_failure(job, exc, services)
+        new = True
+        if job is not None and job.period == "day" and records_failure(exc):
+            # A day's failure is recorded beside it for catch-up; weeks and months are not held.
+            new = _note_failure(job, exc, services)
         _count_failure(telemetry, permanent=not retryable and new)
         raise
     except Exception:
@@ -109,7 +118,7 @@ def run_record(
         raise
     finally:
         telemetry.untag("account_id", "date")
-    _clear_failure(job, services)
+    _clear_failure(job if job is not None and job.period == "day" else None, services)
     for name, value, unit in outcome_metrics(outcome):
         telemetry.count(name, value, unit=unit)
     logger.info("digest job done", extra=outcome.as_dict())

@@ -17,7 +17,7 @@ import logging
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sla_digest.archive.day import DayArchive
 from sla_digest.config import targets_with_policy
@@ -46,7 +46,9 @@ if TYPE_CHECKING:
 __all__ = [
     "DELIVERY_MARKER",
     "JobServices",
+    "Markers",
     "Ports",
+    "deliver",
     "delivered",
     "process_job",
     "run_account_day",
@@ -61,6 +63,23 @@ _DEADLINE_MARGIN_MS = 30_000
 
 def _utc_now() -> datetime:
     return datetime.now(tz=UTC)
+
+
+class ChannelsOf(Protocol):
+    """An account's exactly-once channels for the running invocation and a period (``day``,
+    ``week``, ``month``): a channel whose ``periods`` leave that digest out is not among them."""
+
+    def __call__(
+        self, account: AccountConfig, lambda_context: Any, period: str = "day"
+    ) -> Sequence[Channel]: ...
+
+
+class Markers(Protocol):
+    """Where a digest's delivery marker lives: a day's archive or a week's or month's report."""
+
+    def write_marker(self, name: str, data: bytes) -> None: ...
+
+    def read_marker(self, name: str) -> bytes | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +104,8 @@ class JobServices:
     """What the digest Lambda's jobs need from outside, built once per cold start.
 
     ``connect`` opens a Chatwoot client for an account (it reads the account's token);
-    ``channels`` gives an account's exactly-once channels for the running invocation;
+    ``channels`` gives an account's exactly-once channels for the running invocation (and a
+    period: a weekly job gets the channels that take weekly digests);
     ``fingerprint`` reads what a fix of a permanent failure would change (none: failures are
     not recorded in the archive).
     """
@@ -93,7 +113,7 @@ class JobServices:
     store: Archive
     load_config: Callable[[], Config]
     connect: Callable[[AccountConfig], ChatwootClient]
-    channels: Callable[[AccountConfig, Any], Sequence[Channel]]
+    channels: ChannelsOf
     templates_dir: Path
     clock: Callable[[], datetime] = _utc_now
     fingerprint: FingerprintOf | None = None
@@ -242,10 +262,10 @@ def deliver(
     delivery: Delivery,
     *,
     channels: Sequence[Channel],
-    archive: DayArchive,
+    archive: Markers,
     now: datetime,
 ) -> tuple[Receipt, ...]:
-    """Hand the digest to each channel on its own, then record that the day went out.
+    """Hand the digest to each channel on its own, then record that the digest went out.
 
     A failing channel never stops the others: every channel is tried, and only then does one
     error name the failed ones (a retryable one when any of them may succeed later). The
@@ -280,6 +300,7 @@ def deliver(
     if receipts:
         marker = {
             "account_id": delivery.account_id,
+            **({} if delivery.period == "day" else {"period": delivery.period}),
             "date": delivery.start.isoformat(),
             "channels": [receipt.as_dict() for receipt in receipts],
             "recorded_at": utc_text(now, name="now"),
@@ -309,8 +330,8 @@ def _failed(
     return DeliveryRejected(text)
 
 
-def delivered(archive: DayArchive) -> bool:
-    """Whether this account-day's digest was already sent (its delivery marker exists)."""
+def delivered(archive: Markers) -> bool:
+    """Whether this digest was already sent (its delivery marker exists)."""
     return archive.read_marker(DELIVERY_MARKER) is not None
 
 

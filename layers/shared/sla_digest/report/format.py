@@ -28,8 +28,10 @@ __all__ = [
     "isolate",
     "local_time",
     "long_date",
+    "month_year",
     "pad",
     "parse_instant",
+    "short_date",
 ]
 
 NO_VALUE = "—"
@@ -132,6 +134,17 @@ def format_count(value: Any) -> str:
 def long_date(day: date) -> str:
     """``Friday 20 November 2026``: English, whatever the machine's locale."""
     return f"{_WEEKDAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]} {day.year}"
+
+
+def short_date(day: date, *, weekday: bool = False) -> str:
+    """``16 Nov`` (``Mon 16 Nov`` with ``weekday``): a day inside a week or month."""
+    text = f"{day.day} {_MONTHS[day.month - 1][:3]}"
+    return f"{_WEEKDAYS[day.weekday()][:3]} {text}" if weekday else text
+
+
+def month_year(day: date) -> str:
+    """``November 2026``: the month ``day`` falls in."""
+    return f"{_MONTHS[day.month - 1]} {day.year}"
 
 
 def local_time(moment: datetime, zone_name: str) -> str:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sla_digest.exceptions import ConfigError, RenderError
 from sla_digest.report.format import clean_text, display_width, format_duration, pad
 from sla_digest.report.metrics import COUNTS, METRICS
+from sla_digest.report.period_view import day_csv_rows, period_names, period_parts
 from sla_digest.report.summary import STATISTICS
 from sla_digest.report.view import digest_view, entities
 
@@ -48,6 +49,8 @@ logger = logging.getLogger(__name__)
 HTML_TEMPLATE = "digest.html.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
 
+PERIOD_MAX_ROWS = 20
+"""Table rows of a weekly or monthly digest: its day chart (up to 31 rows) takes their room."""
 _ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 
@@ -131,12 +134,16 @@ def _csv_row(entity: Entity) -> list[str]:
     return row + [str(int(block.counts.get(spec.key, 0))) for spec in COUNTS]
 
 
-def _csv(rows: Iterable[Entity]) -> bytes:
+def _csv(rows: Iterable[Entity], summary: Summary) -> bytes:
+    """Inboxes and agents, then (a week or month) one row per day read."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(_csv_header())
+    header = _csv_header()
+    writer.writerow(header)
     for entity in rows:
         writer.writerow([neutralise(cell) for cell in _csv_row(entity)])
+    for cells in day_csv_rows(summary, header, _csv_number):
+        writer.writerow([neutralise(cell) for cell in cells])
     return buffer.getvalue().encode("utf-8-sig")
 
 
@@ -218,11 +225,12 @@ def render_digest(
     archive_location: str,
     max_rows: int = 25,
 ) -> Digest:
-    """Render the digest of one account-day from its summary.
+    """Render the digest of one account-day, week or month from its summary.
 
-    Tables show ``max_rows`` inboxes and agents (most breaches, then busiest, first) so the
-    HTML stays far below the 102 KB at which Gmail clips a message; the CSV attachment carries
-    every row. A stored ``summary.json`` is read with :meth:`Summary.from_dict` first.
+    Tables show ``max_rows`` inboxes and agents (most breaches, then busiest, first; a week or
+    month at most :data:`PERIOD_MAX_ROWS`, beside its chart) so the HTML stays below the 102 KB
+    at which Gmail clips a message; the CSV attachment carries every row. A stored
+    ``summary.json`` is read with :meth:`Summary.from_dict` first.
     """
     if max_rows < 1:
         raise RenderError(f"max_rows must be at least 1, not {max_rows}")
@@ -230,16 +238,20 @@ def render_digest(
     if not templates_dir.is_dir():
         raise RenderError(f"templates folder {templates_dir} does not exist")
     try:
+        if summary.by_day is not None:
+            max_rows = min(max_rows, PERIOD_MAX_ROWS)
         inboxes = entities("inbox", summary.by_inbox)
         agents = entities("agent", summary.by_agent)
-        view = digest_view(summary, archive_location, max_rows, inboxes, agents)
-        table = _csv(inboxes + agents)
+        view = digest_view(
+            summary, archive_location, max_rows, inboxes, agents, **period_names(summary)
+        )
+        view.update(period_parts(summary, view))
+        table = _csv(inboxes + agents, summary)
     except ConfigError as exc:
         raise RenderError(f"summary has an unusable time zone: {exc}") from exc
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise RenderError(
-            f"summary is not a valid schema_version 1 summary ({type(exc).__name__}: "
-            f"{clean_text(exc)})"
+            f"summary is not a valid summary ({type(exc).__name__}: {clean_text(exc)})"
         ) from exc
     renderer = _renderer(templates_dir)
     html = _render(renderer, HTML_TEMPLATE, view, templates_dir)

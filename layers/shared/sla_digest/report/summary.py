@@ -1,4 +1,4 @@
-"""The SLA summary: ``summary.json`` (schema_version 1) as typed records, built from one day.
+"""The SLA summary: ``summary.json`` (schema_version 2) as typed records, built from one day.
 
 Means are plain means over the same rows Chatwoot averages, so they match its own reports;
 percentiles and SLA compliance are what this digest adds. The summary is the only input the
@@ -9,28 +9,33 @@ document, key for key in the contract's order, and :meth:`Summary.from_dict` rea
 one back. Values are carried as they were computed or read, never coerced, so
 ``Summary.from_dict(doc).to_dict() == doc`` for every valid document. The arithmetic lives in
 :mod:`sla_digest.report.measure`.
+
+Schema_version 2 adds to version 1 and removes nothing (design, section 12): the ``period``,
+``source.days`` and ``source.missing_days``, ``by_day`` for a week or month, and the previous
+period's ``start`` and ``end`` beside its ``date``. Summaries archived as version 1 are still
+read, and written back as version 1: a record read from one has no ``period``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import date
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from sla_digest.exceptions import VerificationError
+from sla_digest.report.days import DayFigures, DaySource
 from sla_digest.report.follow_up import FollowUp
 from sla_digest.report.measure import PERCENTILES, measure, percentile
 from sla_digest.report.metrics import COUNT_KEYS, METRIC_KEYS
+from sla_digest.report.periods import Period
+from sla_digest.report.schema import summary_problems, summary_schema, validate_summary
 from sla_digest.window import Window, utc_text
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from datetime import datetime
-
-    from jsonschema.protocols import Validator
 
     from sla_digest.chatwoot.events import EventSet
     from sla_digest.config import SlaTargets
@@ -39,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = [
     "NO_ID",
     "PERCENTILES",
+    "READABLE_VERSIONS",
     "SCHEMA_VERSION",
     "STATISTICS",
     "Block",
@@ -58,12 +64,11 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+"""Versions :meth:`Summary.from_dict` reads: the archive keeps summaries of both."""
 NO_ID = "none"
 """Key of the rows whose ``inbox_id`` / ``user_id`` is null."""
-
-_SCHEMA_RESOURCE = "schemas/summary.schema.json"
-_MAX_MESSAGE = 200
 
 
 # ---------------------------------------------------------------------------------------------
@@ -224,9 +229,12 @@ class Source:
     complete: bool
     missing: int
     ignored: Mapping[str, int]
+    # Schema_version 2: each day read, and the days that could not be had (None in version 1).
+    days: tuple[DaySource, ...] | None = None
+    missing_days: tuple[date, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        doc = {
             "base_url": self.base_url,
             "events": self.events,
             "pages": self.pages,
@@ -234,9 +242,14 @@ class Source:
             "missing": self.missing,
             "ignored": dict(self.ignored),
         }
+        if self.days is not None:
+            doc["days"] = [day.to_dict() for day in self.days]
+            doc["missing_days"] = [day.isoformat() for day in self.missing_days]
+        return doc
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> Source:
+        days = doc.get("days")
         return cls(
             base_url=doc["base_url"],
             events=doc["events"],
@@ -244,23 +257,48 @@ class Source:
             complete=doc["complete"],
             missing=doc["missing"],
             ignored=dict(doc["ignored"]),
+            days=None if days is None else tuple(DaySource.from_dict(day) for day in days),
+            missing_days=tuple(date.fromisoformat(day) for day in doc.get("missing_days", ())),
         )
 
 
 @dataclass(frozen=True, slots=True)
 class Previous:
-    """The previous day's date and overall block, kept for the trend (summaries never nest)."""
+    """The previous period's first and last day and overall block, kept for the trend
+    (summaries never nest). ``day`` is the first day: a day's ``date``, a period's start."""
 
     day: date
     overall: Block
+    end: date | None = None  # the last day; None (the same day) when read from version 1
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"date": self.day.isoformat(), "overall": self.overall.to_dict()}
+    @property
+    def last(self) -> date:
+        return self.end if self.end is not None else self.day
+
+    def to_dict(self, version: int = SCHEMA_VERSION, *, day: bool = True) -> dict[str, Any]:
+        """The ``previous`` block. A day's keeps version 1's ``date`` beside ``start`` and
+        ``end`` (so a version 1 reader still finds it); a week's or month's has ``start`` and
+        ``end``, as the contract writes them."""
+        if version == 1:
+            return {"date": self.day.isoformat(), "overall": self.overall.to_dict()}
+        doc: dict[str, Any] = {"date": self.day.isoformat()} if day else {}
+        doc.update(start=self.day.isoformat(), end=self.last.isoformat())
+        doc["overall"] = self.overall.to_dict()
+        return doc
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> Previous:
-        """From a stored summary.json or its ``previous`` block: both have date and overall."""
-        return cls(date.fromisoformat(doc["date"]), Block.from_dict(doc["overall"]))
+        """From a stored summary.json or its ``previous`` block: a summary and a day's block
+        have ``date``, a week's or month's block ``start``; version 2 adds the last day
+        (``end``, or a whole summary's ``period.end``)."""
+        end = doc.get("end")
+        if end is None and isinstance(doc.get("period"), Mapping):
+            end = doc["period"].get("end")
+        return cls(
+            date.fromisoformat(doc["date"] if "date" in doc else doc["start"]),
+            Block.from_dict(doc["overall"]),
+            end=None if end is None else date.fromisoformat(end),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,29 +315,54 @@ class Summary:
     by_agent: Mapping[str, NamedBlock]
     previous: Previous | None
     follow_up: FollowUp | None = None  # conversations to act on (report.follow_up)
+    # Schema_version 2: what period this is (None: read from a version 1 document) and, for a
+    # week or month, the figures of each day that was read.
+    period: Period | None = None
+    by_day: tuple[DayFigures, ...] | None = None
 
     @property
     def day(self) -> date:
+        """The first day: the report day, or the first day of a week or month."""
         return self.window.day
 
+    @property
+    def schema_version(self) -> int:
+        return 1 if self.period is None else SCHEMA_VERSION
+
+    @property
+    def kind(self) -> str:
+        """``day``, ``week`` or ``month``."""
+        return "day" if self.period is None else self.period.kind
+
     def to_dict(self) -> dict[str, Any]:
-        """The JSON document (schema_version 1), keys in the contract's order."""
+        """The JSON document, keys in the contract's order (version 1 if read as one)."""
         window = self.window
-        return {
-            "schema_version": SCHEMA_VERSION,
+        version = self.schema_version
+        doc: dict[str, Any] = {
+            "schema_version": version,
             "account_id": self.account_id,
             "account_name": self.account_name,
             "date": window.day.isoformat(),
             "timezone": window.timezone,
             "window": {"since": window.since, "until": window.until},
             "generated_at": self.generated_at,
-            "source": self.source.to_dict(),
-            "overall": self.overall.to_dict(),
-            "by_inbox": {key: block.to_dict() for key, block in self.by_inbox.items()},
-            "by_agent": {key: block.to_dict() for key, block in self.by_agent.items()},
-            "previous": None if self.previous is None else self.previous.to_dict(),
-            **({} if self.follow_up is None else self.follow_up.to_dict()),
         }
+        if self.period is not None:
+            doc["period"] = self.period.to_dict()
+        doc["source"] = self.source.to_dict()
+        doc["overall"] = self.overall.to_dict()
+        doc["by_inbox"] = {key: block.to_dict() for key, block in self.by_inbox.items()}
+        doc["by_agent"] = {key: block.to_dict() for key, block in self.by_agent.items()}
+        if self.by_day is not None:
+            doc["by_day"] = [day.to_dict() for day in self.by_day]
+        doc["previous"] = (
+            None
+            if self.previous is None
+            else self.previous.to_dict(version, day=self.kind == "day")
+        )
+        if self.follow_up is not None:
+            doc.update(self.follow_up.to_dict())
+        return doc
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> Summary:
@@ -311,27 +374,30 @@ class Summary:
         if not isinstance(doc, Mapping):
             raise VerificationError([f"summary.json is a JSON {type(doc).__name__}, not an object"])
         version = doc.get("schema_version")
-        if version != SCHEMA_VERSION:
+        if version not in READABLE_VERSIONS or isinstance(version, bool):
             raise VerificationError(
                 [
                     f"summary.json has schema_version {version!r}: this version reads "
-                    f"schema_version {SCHEMA_VERSION}"
+                    f"schema_version {' and '.join(map(str, READABLE_VERSIONS))}"
                 ]
             )
         try:
-            return cls._read(doc)
+            return cls._read(doc, version)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             found = summary_problems(doc)
             problems = [f"summary.json at {problem}" for problem in found] or [
-                f"summary.json is not a valid schema_version {SCHEMA_VERSION} summary "
+                f"summary.json is not a valid schema_version {version} summary "
                 f"({type(exc).__name__}: {exc})"
             ]
             raise VerificationError(problems) from exc
 
     @classmethod
-    def _read(cls, doc: Mapping[str, Any]) -> Summary:
+    def _read(cls, doc: Mapping[str, Any], version: int) -> Summary:
         window = doc["window"]
         previous = doc["previous"]
+        by_day = doc.get("by_day")
+        if version == 1 and ("period" in doc or "days" in doc["source"]):
+            raise ValueError("schema_version 1 has no period")
         return cls(
             account_id=doc["account_id"],
             account_name=doc["account_name"],
@@ -348,6 +414,8 @@ class Summary:
             by_agent={key: NamedBlock.from_dict(b) for key, b in doc["by_agent"].items()},
             previous=None if previous is None else Previous.from_dict(previous),
             follow_up=FollowUp.from_dict(doc),
+            period=None if version == 1 else Period.from_dict(doc["period"]),
+            by_day=None if by_day is None else tuple(DayFigures.from_dict(d) for d in by_day),
         )
 
 
@@ -397,17 +465,21 @@ def _named_blocks(
 
 
 def _previous(previous: Previous | Mapping[str, Any] | None) -> Previous | None:
-    if previous is None or isinstance(previous, Previous):
-        return previous
+    """The trend's part of the previous period; its last day made explicit (version 2)."""
+    if previous is None:
+        return None
+    if isinstance(previous, Previous):
+        return replace(previous, end=previous.last)
     try:
-        return Previous.from_dict(previous)
+        found = Previous.from_dict(previous)
+        return replace(found, end=found.last)
     except KeyError as exc:
         raise VerificationError(
-            [f"the previous day's summary has no {exc.args[0]!r}: it is not a summary.json"]
+            [f"the previous period's summary has no {exc.args[0]!r}: it is not a summary.json"]
         ) from exc
     except (TypeError, ValueError, AttributeError) as exc:
         raise VerificationError(
-            [f"the previous day's summary is not a summary.json ({type(exc).__name__}: {exc})"]
+            [f"the previous period's summary is not a summary.json ({type(exc).__name__}: {exc})"]
         ) from exc
 
 
@@ -429,21 +501,32 @@ def build_summary(
     generated_at: datetime,
     follow_up: FollowUp | None = None,
     scopes: Scopes | None = None,
+    period: Period | None = None,
+    days: Iterable[DaySource] | None = None,
+    missing_days: Iterable[date] = (),
+    by_day: Iterable[DayFigures] | None = None,
 ) -> Summary:
-    """The summary (schema_version 1) of one account-day.
+    """The summary (schema_version 2) of one account-day, or of a period's union of rows.
 
-    ``previous`` is the previous day's stored summary (or its ``previous``-shaped part), or
-    ``None``; only its date and overall block are kept, so summaries never nest. Inboxes and
+    ``previous`` is the previous period's stored summary (or its ``previous``-shaped part), or
+    ``None``; only its dates and overall block are kept, so summaries never nest. Inboxes and
     agents missing from the name maps (deleted, departed) still get their rows, with ``name``
     null. On the business-hours basis an inbox counts as having working hours unless
     ``inbox_working_hours`` says it has none. ``follow_up`` is the "conversations to act on"
     section (:func:`sla_digest.report.acting.build_follow_up`), when it was made; ``scopes``
     is ``measure``'s result for these events and targets when the caller has it already.
+
+    Without ``period`` the summary is of the day ``window.day``, its one entry in
+    ``source.days`` made from ``events``; a week or month passes its period, the days read,
+    the days missing and the figures of each day (``report.period_summary`` does).
     """
     kept = events.kept
     stamp = utc_text(generated_at, name="generated_at")
     if scopes is None:
         scopes = measure(events, targets, inbox_working_hours)
+    if period is None:
+        period = Period("day", window.day, window.day)
+    listed = (DaySource(window.day, kept, complete),) if days is None else tuple(days)
     summary = Summary(
         account_id=account_id,
         account_name=account_name,
@@ -456,71 +539,23 @@ def build_summary(
             complete=complete,
             missing=missing,
             ignored=events.ignored.as_dict(),
+            days=listed,
+            missing_days=tuple(missing_days),
         ),
         overall=Block(*_block_parts(scopes.overall, targets)),
         by_inbox=_named_blocks(scopes.inboxes, inbox_names, targets),
         by_agent=_named_blocks(scopes.agents, agent_names, targets),
         previous=_previous(previous),
         follow_up=follow_up,
+        period=period,
+        by_day=None if by_day is None else tuple(by_day),
     )
     logger.debug(
-        "summarised %d events of account %d on %s into %d inboxes and %d agents",
+        "summarised %d events of account %d, %s, into %d inboxes and %d agents",
         kept,
         account_id,
-        window.day,
+        period,
         len(scopes.inboxes),
         len(scopes.agents),
     )
     return summary
-
-
-# ---------------------------------------------------------------------------------------------
-# The JSON Schema
-# ---------------------------------------------------------------------------------------------
-
-
-@cache
-def summary_schema() -> dict[str, Any]:
-    """The JSON Schema of ``summary.json``, shipped inside the package (loaded once)."""
-    import json
-    from importlib.resources import files
-
-    text = files(__package__).joinpath(_SCHEMA_RESOURCE).read_text(encoding="utf-8")
-    schema: dict[str, Any] = json.loads(text)
-    return schema
-
-
-@cache
-def _validator() -> Validator:
-    # jsonschema is imported here, not at module level: the digest Lambda's cold start
-    # should not pay for it unless a summary is actually validated.
-    from jsonschema import Draft202012Validator
-
-    schema = summary_schema()
-    Draft202012Validator.check_schema(schema)
-    validator: Validator = Draft202012Validator(schema)
-    return validator
-
-
-def _short(message: str) -> str:
-    return message if len(message) <= _MAX_MESSAGE else message[: _MAX_MESSAGE - 1] + "…"
-
-
-def _problems(errors: Iterable[Any]) -> list[str]:
-    return sorted(f"{error.json_path}: {_short(error.message)}" for error in errors)
-
-
-def summary_problems(doc: Any) -> list[str]:
-    """Every way ``doc`` breaks the schema, each naming its JSON path; empty when it is valid."""
-    return _problems(_validator().iter_errors(doc))
-
-
-def validate_summary(doc: Mapping[str, Any]) -> None:
-    """Check ``doc`` against the schema; raise :class:`VerificationError` listing every error.
-
-    Each problem names its JSON path (``$.by_inbox['3'].reply_time.p90: ...``), so a reader of a
-    hand-edited or foreign summary knows what to fix.
-    """
-    problems = summary_problems(doc)
-    if problems:
-        raise VerificationError(problems)

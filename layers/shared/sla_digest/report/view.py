@@ -189,8 +189,8 @@ def headline(metric: Metric) -> str:
     return text
 
 
-def _no_previous() -> Change:
-    return Change("", "no earlier day to compare", "neutral")
+def _no_previous(noun: str = "day") -> Change:
+    return Change("", f"no earlier {noun} to compare", "neutral")
 
 
 def _duration_change(current: float | None, previous: float | None, day: str) -> Change:
@@ -242,14 +242,16 @@ def _sla_change(current: SlaView, previous: SlaView, day: str) -> Change:
     return Change("▼", f"{-points} {unit} worse than {day}", "bad")
 
 
-def _tiles(overall: Block, previous: Previous | None) -> list[Tile]:
+def _tiles(
+    overall: Block, previous: Previous | None, compare: str | None = None, noun: str = "day"
+) -> list[Tile]:
     metric = overall.metrics[HEADLINE]
     sla = sla_view(metric)
     count = int(metric.count)
     if previous is None:
-        changes = [_no_previous()] * 5
+        changes = [_no_previous(noun)] * 5
     else:
-        day = previous.day.isoformat()
+        day = compare or previous.day.isoformat()
         before = previous.overall.metrics[HEADLINE]
         changes = [
             _count_change(count, int(before.count), day),
@@ -389,8 +391,17 @@ def digest_view(
     max_rows: int,
     inboxes: list[Entity],
     agents: list[Entity],
+    *,
+    titles: tuple[str, str] | None = None,
+    compare: tuple[str, str] | None = None,
+    noun: str = "day",
 ) -> dict[str, Any]:
-    """Everything the templates show, keyed as they name it."""
+    """Everything the templates show, keyed as they name it.
+
+    A week or month passes its ``titles`` (short for the subject, long for the header) and
+    how the trend names the previous period (``compare``: short, long); a day is named by
+    its date.
+    """
     account_id = int(summary.account_id)
     window = summary.window
     zone = str(window.timezone)
@@ -412,22 +423,24 @@ def digest_view(
         f"median {format_duration(first.p50)}; {first_sla.text}."
     )
     return {
-        "subject": clean_text(_subject(name, day, first, complete)),
+        "subject": clean_text(_subject(name, titles[0] if titles else day, first, complete)),
         "preheader": preheader,
         "account_id": account_id,
         "account_name": cut(name, HEADER_NAME_LIMIT),
         "text_account_name": isolate(cut(name, HEADER_NAME_LIMIT)),
         "date": day,
-        "date_long": long_date(summary.day),
+        "date_long": titles[1] if titles else long_date(summary.day),
         "timezone": zone,
         "window_hours": f"{hours:g}",
         "window_from": local_time(since, zone),
         "window_to": local_time(until, zone),
         "partial": generated < until,
         "generated": local_time(generated, zone),
-        "compare_date": None if previous is None else previous.day.isoformat(),
-        "compare_date_long": None if previous is None else long_date(previous.day),
-        "tiles": _tiles(overall, previous),
+        "compare_date": None if previous is None else (compare or (previous.day.isoformat(),))[0],
+        "compare_date_long": None
+        if previous is None
+        else (compare[1] if compare else long_date(previous.day)),
+        "tiles": _tiles(overall, previous, compare[0] if compare else None, noun),
         "metrics": [_metric_view(spec.label, overall.metrics[spec.key]) for spec in METRICS],
         "counts": [(spec.label, format_count(overall.counts.get(spec.key, 0))) for spec in COUNTS],
         "resolutions": format_count(overall.metrics["conversation_resolved"].count),
