@@ -215,3 +215,12 @@ def test_the_request_body_is_the_payload_as_utf8_json() -> None:
     # THEN it is the payload, as JSON
     assert json.loads(body) == slack_payload(day)
     assert headers["Content-Type"].startswith("application/json")
+
+
+def test_a_weekly_message_is_named_by_its_week_not_its_first_day() -> None:
+    # GIVEN the week of 16-22 Nov 2026 (ISO week 47)
+    payload = slack_payload(summary("acme-week-2026-11-16"))
+    # THEN the fallback text and the blocks name the week, never its first day alone
+    assert payload["text"].startswith("Acme Support SLA digest Week 47 (16–22 Nov): ")
+    assert "Week 47 (16–22 Nov 2026)" in " ".join(texts(payload))
+    assert "2026-11-16" not in payload["text"]

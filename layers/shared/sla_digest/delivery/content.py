@@ -26,6 +26,7 @@ from sla_digest.report.format import (
     isolate,
 )
 from sla_digest.report.metrics import HEADLINE, METRICS
+from sla_digest.report.period_view import period_names
 from sla_digest.report.view import NAME_LIMIT, digest_view, entities, headline
 
 if TYPE_CHECKING:
@@ -214,7 +215,8 @@ def chat_content(summary: Summary, *, max_rows: int = MAX_ROWS) -> ChatContent:
     """The chat message's content for ``summary``, figures formatted as the email's."""
     inboxes = entities("inbox", summary.by_inbox)
     agents = entities("agent", summary.by_agent)
-    view = digest_view(summary, "", max_rows, inboxes, agents)
+    names = period_names(summary)  # a week or month is named by its period, not its first day
+    view = digest_view(summary, "", max_rows, inboxes, agents, **names)
     figures = tuple(
         Figure(tile.label, tile.value, tile.change.text, tile.tone, tile.detail)
         for tile in view["tiles"]
@@ -235,7 +237,7 @@ def chat_content(summary: Summary, *, max_rows: int = MAX_ROWS) -> ChatContent:
     return ChatContent(
         account_id=int(view["account_id"]),
         account_name=view["text_account_name"],
-        date=view["date"],
+        date=names["titles"][0] if names else view["date"],
         date_label=view["date_long"],
         timezone=view["timezone"],
         headline=headline(summary.overall.metrics[HEADLINE]),
