@@ -348,17 +348,18 @@ def _cmd_report(
 
 
 def _write_out(result: ReportResult, folder: Archive) -> None:
-    """``DIR/summary.json``, ``digest.html``, ``digest.txt``, ``digest.csv`` and, when the
-    summary lists breaches, ``breaches.csv``: the same bytes as the archived report."""
+    """``DIR/summary.json``, ``digest.html``, ``digest.txt``, ``digest.csv`` and
+    ``breaches.csv``: the same bytes as the archived report."""
     from sla_digest.archive.report import ReportArchive
 
     flat = ReportArchive(folder, result.archive.account_id, result.archive.period, flat=True)
     flat.write_summary(result.summary.to_dict())
     digest = result.digest
     flat.write_digest(digest.html, digest.text, digest.csv)
-    breaches = getattr(digest, "breaches_csv", None)
-    if isinstance(breaches, bytes):
-        flat.write_file("breaches.csv", breaches, content_type="text/csv; charset=utf-8")
+    for attachment in digest.attachments:  # breaches.csv
+        flat.write_file(
+            attachment.filename, attachment.data, content_type="text/csv; charset=utf-8"
+        )
 
 
 def _report_line(result: ReportResult) -> str:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 ZONE = "Europe/Berlin"
 WEEK_DAYS = [f"2026-11-{day}" for day in range(16, 23)]
-REPORT_FILES = ["digest.csv", "digest.html", "digest.txt", "summary.json"]
+REPORT_FILES = ["breaches.csv", "digest.csv", "digest.html", "digest.txt", "summary.json"]
 
 
 @pytest.fixture
@@ -93,8 +93,9 @@ def test_report_builds_the_week_from_the_archive_without_asking_chatwoot(
     # AND it judges by the targets the days were judged by, and names the account's URL
     assert summary["overall"]["first_response"]["sla"]["target"] == 1800.0
     assert summary["source"]["base_url"] == server.base_url
-    # AND breaches.csv appears only with the breaches the summary lists
-    assert ("breaches" in summary) == (out / "breaches.csv").exists()
+    # AND the week has its conversations to act on, and breaches.csv beside the digest
+    assert "breaches" in summary
+    assert (out / "breaches.csv").is_file()
     printed = capsys.readouterr().out
     assert "account 7 week 2026-11-16 (Week 47 (16–22 Nov)):" in printed
     assert "over 7 of 7 days" in printed
@@ -235,3 +236,36 @@ def test_a_range_needs_both_ends(server: SandboxServer, tmp_path: Path, capsys: 
     assert code != 0
     assert "a range needs both --from D1 and --to D2" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_the_weeks_conversations_to_act_on_pool_its_days_without_asking_chatwoot(
+    server: SandboxServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN the week archived day by day, each day with its own breaches and links
+    root, out = tmp_path / "archive", tmp_path / "week"
+    assert run_range(server, root, WEEK_DAYS[0], WEEK_DAYS[-1]) == 0
+    days = [
+        json.loads((root / "summaries" / "account_id=7" / f"date={d}" / "summary.json").read_text())
+        for d in WEEK_DAYS
+    ]
+    server.stats.reset()
+    # WHEN the week's report is built
+    assert report(root, out) == 0
+    week = json.loads((out / "summary.json").read_text())
+    # THEN Chatwoot was not asked for anything (links come from the days' archive) ...
+    assert server.stats.snapshot()["requests"] == 0
+    # ... each metric's total is the days' totals added up and equals the week's SLA count
+    for metric in ("first_response", "reply_time"):
+        daily = sum(day["breaches"][metric]["total"] for day in days if "breaches" in day)
+        assert week["breaches"][metric]["total"] == daily
+        assert week["breaches"][metric]["total"] == week["overall"][metric]["sla"]["breached"]
+        # ... and its worst row is the worst of any day's
+        worst_days = [day["breaches"][metric]["worst"][0]["value"] for day in days
+                      if day["breaches"][metric]["worst"]]  # fmt: skip
+        assert week["breaches"][metric]["worst"][0]["value"] == max(worst_days)
+    # AND breaches.csv lists every row over a target (one line each, plus the header)
+    lines = (out / "breaches.csv").read_text(encoding="utf-8-sig").strip().splitlines()
+    assert len(lines) - 1 == sum(week["breaches"][m]["total"] for m in week["breaches"])
+    # AND verify re-derives the week, conversations to act on included
+    capsys.readouterr()
+    assert main(["verify", str(root)]) == 0

@@ -301,6 +301,7 @@ def test_the_report_is_archived_under_the_contracts_keys(
     run_account_period(request(server), ports(store, server))
     folder = tmp_path / "reports" / "account_id=7" / "period=week" / "start=2026-11-16"
     assert sorted(p.name for p in folder.iterdir()) == [
+        "breaches.csv",
         "digest.csv",
         "digest.html",
         "digest.txt",

@@ -34,7 +34,7 @@ from sla_digest.report.breaches import (
 from sla_digest.report.measure import measure
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from sla_digest.archive.day import DayArchive
     from sla_digest.chatwoot.client import AccountContext, ChatwootClient
@@ -120,25 +120,43 @@ class FollowUpStep:
 
     def attachment(self, request: DayRequest, context: AccountContext) -> Attachment:
         """``breaches.csv``: every row over a target, with its link where one was found."""
-        from sla_digest.report.render import Attachment, neutralise
-
-        inboxes = {i: box.name for i, box in context.inboxes.items()}
-        agents = _agent_names(context)
-        displays = self.sources.links.displays()
-        url = conversation_link(request.base_url, request.account_id)
-
-        def link(ref: int | None) -> tuple[int | None, str | None]:
-            display = None if ref is None else displays.get(ref)
-            return display, url(display)
-
-        data = breaches_csv(
+        return breaches_attachment(
             self.breaches,
-            inbox_name=lambda i: _name(inboxes.get(i) if i else None, i, "Inbox", "No inbox"),
-            agent_name=lambda u: _name(agents.get(u) if u else None, u, "Agent", "Unassigned"),
-            link=link,
-            neutralise=neutralise,
+            self.sources,
+            base_url=request.base_url,
+            account_id=request.account_id,
+            context=context,
         )
-        return Attachment(CSV_FILENAME, data)
+
+
+def breaches_attachment(
+    breaches: Mapping[str, Sequence[Breach]],
+    sources: Sources,
+    *,
+    base_url: str,
+    account_id: int,
+    context: AccountContext | None,
+) -> Attachment:
+    """``breaches.csv`` of a day or a period: every row over a target, linked where known."""
+    from sla_digest.report.render import Attachment, neutralise
+
+    inboxes = {} if context is None else {i: box.name for i, box in context.inboxes.items()}
+    agents = {} if context is None else _agent_names(context)
+    displays = sources.links.displays()
+    url = conversation_link(base_url, account_id)
+
+    def link(ref: int | None) -> tuple[int | None, str | None]:
+        display = None if ref is None else displays.get(ref)
+        return display, url(display)
+
+    data = breaches_csv(
+        breaches,
+        inbox_name=lambda i: _name(inboxes.get(i) if i else None, i, "Inbox", "No inbox"),
+        agent_name=lambda u: _name(agents.get(u) if u else None, u, "Agent", "Unassigned"),
+        link=link,
+        neutralise=neutralise,
+    )
+    return Attachment(CSV_FILENAME, data)
 
 
 def _agent_names(context: AccountContext) -> dict[int, str]:

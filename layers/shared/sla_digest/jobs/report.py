@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from sla_digest.delivery.channel import Channel, Receipt
     from sla_digest.jobs.job import DigestJob
     from sla_digest.jobs.run import JobServices
+    from sla_digest.report.acting import Sources
     from sla_digest.report.render import Digest
     from sla_digest.report.summary import Summary
 
@@ -79,6 +80,7 @@ class ReportRequest:
     fallback_targets: SlaTargets | None = None
     recipients: tuple[str, ...] = ()
     day_targets: bool = False
+    breach_list_size: int = 10
 
     @classmethod
     def for_account(cls, account: AccountConfig, period: Period) -> ReportRequest:
@@ -92,6 +94,7 @@ class ReportRequest:
             sla_policy=account.sla_policy,
             fallback_targets=account.default_targets,
             recipients=tuple(account.recipients),
+            breach_list_size=account.breach_list_size,
         )
 
     def day_request(self, day: date) -> DayRequest:
@@ -145,6 +148,7 @@ def run_account_period(
     """Build, archive, render and deliver (to ``ports.channels``) one account's report."""
     # Loaded on first use, as jobs.run loads the client and renderer: not at cold start.
     from sla_digest.archive.period import PeriodDays
+    from sla_digest.jobs.follow_up import breaches_attachment
     from sla_digest.report.period_summary import PeriodRows
     from sla_digest.report.render import render_digest
     from sla_digest.report.summary import validate_summary
@@ -177,7 +181,12 @@ def run_account_period(
     for day in sorted(manifests):
         read = days.read(day, manifests[day])
         gathered.add_day(
-            day, read.events, pages=read.pages, complete=read.complete, missing=read.missing
+            day,
+            read.events,
+            pages=read.pages,
+            complete=read.complete,
+            missing=read.missing,
+            sources=_sources(DayArchive(ports.store, request.account_id, day, prefix=ports.prefix)),
         )
         del read  # one day's rows at a time
     for day in sorted(missing):
@@ -194,13 +203,23 @@ def run_account_period(
         **_names(context),
         previous=previous,
         generated_at=now,
+        list_size=request.breach_list_size,
     )
     document = summary.to_dict()
     validate_summary(document)
     report.write_summary(document)
     raw = ports.store.uri(f"{ports.prefix}raw/account_id={request.account_id}/")
     digest = render_digest(summary, templates_dir=ports.templates_dir, archive_location=raw)
+    breaches = breaches_attachment(
+        gathered.worst_first(),
+        gathered.merged_sources(),
+        base_url=summary.source.base_url,
+        account_id=request.account_id,
+        context=context,
+    )
+    digest = replace(digest, attachments=(*digest.attachments, breaches))
     report.write_digest(digest.html, digest.text, digest.csv)
+    report.write_file(breaches.filename, breaches.data, content_type="text/csv; charset=utf-8")
     logger.info("%s: summary and digest written to %s", label, report.location())
     receipts = deliver(
         Message(digest=digest, summary=summary),
@@ -217,6 +236,19 @@ def run_account_period(
         fetched=tuple(day for day in fetched if day in manifests),
         missing=tuple(sorted(missing)),
     )
+
+
+def _sources(day: DayArchive) -> Sources | None:
+    """What a day archived for its conversations to act on; an unreadable record is left out
+    of the period (its day's figures still count) rather than failing the report."""
+    from sla_digest.chatwoot.records import BadBody
+    from sla_digest.jobs.follow_up import archived_sources
+
+    try:
+        return archived_sources(day)
+    except (ArchiveError, BadBody) as exc:
+        logger.warning("%s: its CSAT, SLA and link record is not usable (%s)", day.location(), exc)
+        return None
 
 
 def _fetch_missing(

@@ -19,6 +19,8 @@ from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from sla_digest.chatwoot.events import Columns, EventSet
+from sla_digest.report.acting import Sources, build_follow_up
+from sla_digest.report.breaches import Breach, rank, select_breaches
 from sla_digest.report.days import DayFigures, DayMetric, DaySource
 from sla_digest.report.measure import percentile
 from sla_digest.report.metrics import METRIC_KEYS
@@ -100,14 +102,31 @@ class PeriodRows:
     missing_days: list[date] = field(default_factory=list)
     pages: int = 0
     missing_rows: int = 0
+    # Conversations to act on over the period: each day's rows over target (select_breaches
+    # needs the day's per-row fields, which the union does not keep) and its archived sources.
+    breaches: dict[str, list[Breach]] = field(default_factory=dict)
+    sources: list[Sources] = field(default_factory=list)
 
     def add_day(
-        self, day: date, events: EventSet, *, pages: int, complete: bool, missing: int
+        self,
+        day: date,
+        events: EventSet,
+        *,
+        pages: int,
+        complete: bool,
+        missing: int,
+        sources: Sources | None = None,
     ) -> None:
-        """Add one day's kept rows (the caller may drop ``events`` afterwards)."""
+        """Add one day's kept rows (the caller may drop ``events`` afterwards), and what the
+        day archived for its conversations to act on (CSAT, SLA misses, links), if anything."""
         if not self.period.contains(day):
             raise ValueError(f"{day} is not a day of the {self.period.kind} {self.period.start}")
         self.by_day.append(day_figures(day, events, self.targets, self.inbox_working_hours))
+        found = select_breaches(events, self.targets, self.inbox_working_hours)
+        for metric, rows in found.items():
+            self.breaches.setdefault(metric, []).extend(rows)
+        if sources is not None:
+            self.sources.append(sources)
         cells = self.union.cells
         for key, cell in events.cells.items():
             merged = cells.get(key)
@@ -134,6 +153,14 @@ class PeriodRows:
     def complete(self) -> bool:
         return not self.missing_days and all(day.complete for day in self.days)
 
+    def worst_first(self) -> dict[str, list[Breach]]:
+        """Every row over a target in the period, per metric, worst first."""
+        return {metric: sorted(rows, key=rank) for metric, rows in self.breaches.items()}
+
+    def merged_sources(self) -> Sources:
+        """The days' archived sources pooled (none archived: an empty one, nothing read)."""
+        return Sources.merged(self.sources) if self.sources else Sources()
+
     def summary(
         self,
         *,
@@ -145,8 +172,10 @@ class PeriodRows:
         agent_names: Mapping[int, str],
         previous: Previous | Mapping[str, Any] | None,
         generated_at: datetime,
+        list_size: int = 10,
     ) -> Summary:
-        """The period's summary (schema_version 2), days listed in date order."""
+        """The period's summary (schema_version 2), days listed in date order, with the
+        conversations to act on over the whole period (``list_size`` worst per metric)."""
         if window.day != self.period.start:
             raise ValueError(f"window of {window.day} given for the period of {self.period.start}")
         logger.info(
@@ -177,4 +206,13 @@ class PeriodRows:
             days=[self.days[i] for i in order],
             missing_days=sorted(self.missing_days),
             by_day=[self.by_day[i] for i in order],
+            follow_up=build_follow_up(
+                breaches=self.worst_first(),
+                sources=self.merged_sources(),
+                list_size=list_size,
+                base_url=base_url,
+                account_id=account_id,
+                window=window,
+                agent_names=agent_names,
+            ),
         )
