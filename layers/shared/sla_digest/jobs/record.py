@@ -12,14 +12,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sla_digest.archive.day import DayArchive
 from sla_digest.exceptions import SlaDigestError, is_retryable
-from sla_digest.jobs.failure import (
-    account_secrets,
-    clear_failure,
-    record_failure,
-    records_failure,
-)
 from sla_digest.jobs.job import DigestJob
 from sla_digest.jobs.run import process_job
 
@@ -106,7 +99,7 @@ def run_record(
             extra={"error": type(exc).__name__, "retryable": retryable},
         )
         new = True
-        if job is not None and job.period == "day" and records_failure(exc):
+        if job is not None and job.period == "day" and _records_failure(exc):
             # A day's failure is recorded beside it for catch-up; weeks and months are not held.
             new = _note_failure(job, exc, services)
         _count_failure(telemetry, permanent=not retryable and new)
@@ -131,7 +124,19 @@ def _count_failure(telemetry: Telemetry, *, permanent: bool) -> None:
         telemetry.count("PermanentFailures", 1)
 
 
+# The failure marker and the day's archive keys load on first use: the digest handler's cold
+# start pays only for what every job needs before it starts.
+
+
+def _records_failure(exc: SlaDigestError) -> bool:
+    from sla_digest.jobs.failure import records_failure
+
+    return records_failure(exc)
+
+
 def _secret_names(services: JobServices, account_id: int) -> tuple[str, ...]:
+    from sla_digest.jobs.failure import account_secrets
+
     try:
         return account_secrets(services.load_config().account(account_id))
     except SlaDigestError:
@@ -144,6 +149,9 @@ def _note_failure(job: DigestJob, exc: SlaDigestError, services: Callable[[], Jo
     Recording is best effort: the job has failed already, and a marker that cannot be
     written leaves the day to be queued again, as before markers existed.
     """
+    from sla_digest.archive.day import DayArchive
+    from sla_digest.jobs.failure import record_failure
+
     try:
         built = services()
         if built.fingerprint is None:
@@ -161,6 +169,9 @@ def _note_failure(job: DigestJob, exc: SlaDigestError, services: Callable[[], Jo
 
 def _clear_failure(job: DigestJob | None, services: Callable[[], JobServices]) -> None:
     """Remove a failure marker the day no longer deserves; a leftover is only cosmetic."""
+    from sla_digest.archive.day import DayArchive
+    from sla_digest.jobs.failure import clear_failure
+
     if job is None:
         return
     built = services()

@@ -19,7 +19,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sla_digest.archive.day import DayArchive
 from sla_digest.config import targets_with_policy
 from sla_digest.delivery.channel import Delivery, Message
 from sla_digest.exceptions import (
@@ -36,6 +35,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from pathlib import Path
 
+    from sla_digest.archive.day import DayArchive
     from sla_digest.archive.store import Archive
     from sla_digest.chatwoot.client import ChatwootClient, Page
     from sla_digest.config import AccountConfig, Config
@@ -342,6 +342,8 @@ def process_job(job: DigestJob, services: JobServices, *, lambda_context: Any = 
     the in-progress lease of a delivery); without one nothing stops the run early. A job with
     ``deliver`` false archives and summarises only: no channel is built, no marker written.
     """
+    from sla_digest.archive.day import DayArchive  # on first use, not at cold start
+
     started = time.monotonic()
     account = services.load_config().account(job.account_id)
     day_archive = DayArchive(services.store, job.account_id, job.day)
