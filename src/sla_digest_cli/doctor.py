@@ -474,7 +474,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 def register(command: Callable[..., argparse.ArgumentParser]) -> None:
     """Add ``doctor`` to the ``sla-digest`` parser."""
-    from sla_digest_cli.operate import positive_int
+    from sla_digest_cli.common import positive_int
 
     doctor = command(
         "doctor",

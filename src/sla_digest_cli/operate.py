@@ -11,7 +11,6 @@ delivery, the permanent failures on record, what is overdue, and the queues' dep
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from sla_digest.exceptions import ConfigError, SlaDigestError
 from sla_digest.jobs.dispatch import BACKFILL_LIMIT_DAYS
-from sla_digest.window import parse_date
+from sla_digest_cli.common import date_arg, positive_int
 from sla_digest_cli.stack import (
     OperatorClients,
     Stack,
@@ -32,6 +31,7 @@ from sla_digest_cli.stack import (
 )
 
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Callable
 
 __all__ = [
@@ -226,23 +226,6 @@ def _job_label(body: str) -> str:
 # --------------------------------------------------------------------------------------------
 # The commands
 # --------------------------------------------------------------------------------------------
-
-
-def date_arg(text: str) -> date:
-    try:
-        return parse_date(text)
-    except SlaDigestError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from exc
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be greater than zero")
-    return value
 
 
 def clients_for(args: argparse.Namespace) -> OperatorClients:
