@@ -34,20 +34,12 @@ def archived_days(
 ) -> Iterator[DayArchive]:
     """Every account-day with a manifest under ``prefix``, filtered; a flat ``--out`` folder
     (``raw/manifest.json`` at its top) is its one day."""
-    from sla_digest.archive.day import DayArchive
+    from sla_digest.archive.day import DayArchive, finished_days
 
     if store.head(f"{prefix}raw/manifest.json") is not None:
         yield DayArchive(store, 0, date.min, flat=True, prefix=prefix)
         return
-    for key in store.list(f"{prefix}raw/account_id="):
-        parts = key[len(prefix) :].split("/")
-        if len(parts) != 4 or parts[3] != "manifest.json":
-            continue
-        try:
-            key_account = int(parts[1].removeprefix("account_id="))
-            key_day = date.fromisoformat(parts[2].removeprefix("date="))
-        except ValueError:
-            continue
+    for key_account, key_day in finished_days(store, prefix):
         if account_id is not None and key_account != account_id:
             continue
         if (first is not None and key_day < first) or (last is not None and key_day > last):

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from sla_digest.archive.store import Archive
     from sla_digest.window import Window
 
-__all__ = ["ArchivedPage", "DayArchive", "PageLike", "PageWriter"]
+__all__ = ["ArchivedPage", "DayArchive", "PageLike", "PageWriter", "finished_days"]
 
 logger = logging.getLogger(__name__)
 
@@ -492,3 +492,20 @@ def _load_json(archive: Archive, key: str) -> dict[str, Any]:
 def _dump_json(doc: Mapping[str, Any]) -> bytes:
     # Sorted keys: identical documents give identical bytes whatever order they were built in.
     return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+def finished_days(store: Archive, prefix: str = "") -> Iterator[tuple[int, date]]:
+    """``(account_id, day)`` of every finished day of an archive root under ``prefix``: one
+    for each ``raw/account_id=<id>/date=<D>/manifest.json`` (other keys are passed over)."""
+    from datetime import date as calendar_date
+
+    for key in store.list(f"{prefix}raw/"):
+        parts = key[len(prefix) :].split("/")
+        if len(parts) != 4 or parts[3] != "manifest.json":
+            continue
+        try:
+            account_id = int(parts[1].removeprefix("account_id="))
+            day = calendar_date.fromisoformat(parts[2].removeprefix("date="))
+        except ValueError:
+            continue
+        yield account_id, day

@@ -20,7 +20,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sla_digest.archive.day import DayArchive
+from sla_digest.archive.day import DayArchive, finished_days
 from sla_digest.archive.manifest import MANIFEST_VERSION, manifest_pages
 from sla_digest.archive.store import (
     READ_BATCH,
@@ -72,15 +72,7 @@ def find_days(
         yield location, DayArchive(store, 0, date.min, flat=True, prefix=prefix)
         return
     found = False
-    for key in store.list(f"{prefix}raw/"):
-        parts = key[len(prefix) :].split("/")
-        if len(parts) != 4 or parts[3] != "manifest.json":
-            continue
-        try:
-            key_account = int(parts[1].removeprefix("account_id="))
-            key_day = date.fromisoformat(parts[2].removeprefix("date="))
-        except ValueError:
-            continue
+    for key_account, key_day in finished_days(store, prefix):
         if (account_id is None or key_account == account_id) and (day is None or key_day == day):
             found = True
             yield (
