@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from sla_digest.archive.day import DayArchive
 from sla_digest.archive.verify import ArchivedEvents, check_day
-from sla_digest.chatwoot.records import AccountContext
+from sla_digest.chatwoot.records import AccountContext, BadBody
 from sla_digest.exceptions import ArchiveError, ResponseError, VerificationError
+from sla_digest.report.acting import Sources
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -54,6 +55,8 @@ class PeriodDays:
         self.archives = {
             day: DayArchive(store, account_id, day, prefix=prefix) for day in period.dates()
         }
+        # What each day archived for its conversations to act on, read with its context.
+        self.sources: dict[date, Sources] = {}
 
     def label(self, day: date) -> str:
         return f"account {self.account_id} {day.isoformat()}"
@@ -69,13 +72,26 @@ class PeriodDays:
             raise self._refused(day, [str(exc)]) from exc
 
     def context(self, manifests: Mapping[date, Mapping[str, Any]]) -> AccountContext | None:
-        """The account's names and policies as the archived days saw them, later days winning."""
+        """The account's names and policies as the archived days saw them, later days winning.
+
+        The same read of each day's resources fills :attr:`sources` (CSAT, SLA misses, links);
+        a day whose record of them is unusable is left out of it, with a warning, and its
+        figures still count.
+        """
         found: list[AccountContext] = []
         for day in sorted(manifests):
             try:
-                found.append(AccountContext.from_raw(self.archives[day].resources(manifests[day])))
+                bodies = self.archives[day].resources(manifests[day])
+                found.append(AccountContext.from_raw(bodies))
             except (ArchiveError, ResponseError) as exc:
                 raise self._refused(day, [str(exc)]) from exc
+            try:
+                sources = Sources.from_resources(bodies)
+            except BadBody as exc:
+                logger.warning("%s: its CSAT, SLA and link record is not usable (%s)", day, exc)
+                continue
+            if sources is not None:
+                self.sources[day] = sources
         return merged_context(found)
 
     def read(self, day: date, manifest: Mapping[str, Any]) -> ArchivedDay:

@@ -12,18 +12,15 @@ import re
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sla_digest.archive.day import DayArchive
 from sla_digest.archive.period import PeriodDays
 from sla_digest.archive.report import ReportArchive
 from sla_digest.archive.store import open_archive
 from sla_digest.archive.verify import _diff, targets_from_summary
-from sla_digest.chatwoot.records import BadBody
 from sla_digest.exceptions import ArchiveError, VerificationError
-from sla_digest.report.acting import Sources
 from sla_digest.report.periods import Period, period_of
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Iterator
 
     from sla_digest.report.summary import Summary
 
@@ -80,16 +77,13 @@ def rebuild_report(report: ReportArchive, stored: Summary) -> Summary:
     gathered = PeriodRows(period, targets_from_summary(stored), hours)
     for day in listed:
         read = days.read(day, manifests[day])
-        bodies = DayArchive(report.archive, report.account_id, day, prefix=report.prefix).resources(
-            manifests[day]
-        )
         gathered.add_day(
             day,
             read.events,
             pages=read.pages,
             complete=read.complete,
             missing=read.missing,
-            sources=_sources(bodies),
+            sources=days.sources.get(day),
         )
         del read
     for day in stored.source.missing_days:
@@ -110,15 +104,6 @@ def rebuild_report(report: ReportArchive, stored: Summary) -> Summary:
         generated_at=datetime.fromisoformat(stored.generated_at),
         list_size=10 if stored.follow_up is None else stored.follow_up.list_size,
     )
-
-
-def _sources(bodies: Mapping[str, bytes]) -> Sources | None:
-    """A day's archived CSAT, SLA and link record, as the report job read it (an unusable one
-    is left out there too)."""
-    try:
-        return Sources.from_resources(bodies)
-    except BadBody:
-        return None
 
 
 def verify_report(report: ReportArchive) -> list[str]:

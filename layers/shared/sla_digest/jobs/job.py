@@ -12,6 +12,7 @@ from sla_digest.report.periods import PERIOD_KINDS, parse_period
 from sla_digest.window import parse_date
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from datetime import date
 
     from sla_digest.chatwoot.client import FetchResult
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from sla_digest.report.render import Digest
     from sla_digest.report.summary import Summary
 
-__all__ = ["DayRequest", "DigestJob", "JobOutcome", "RunResult"]
+__all__ = ["DayRequest", "DigestJob", "JobOutcome", "RunResult", "delivery_status"]
 
 _BODY_KEYS = frozenset({"account_id", "period", "date", "force", "deliver"})
 
@@ -153,6 +154,22 @@ class JobOutcome:
     seconds: float = 0.0
     period: str = "day"
 
+    @classmethod
+    def from_archive(
+        cls, job: DigestJob, summary: Summary, receipts: Sequence[Receipt]
+    ) -> JobOutcome:
+        """The outcome of delivering an archived digest: its figures are the stored ones."""
+        source = summary.source
+        return cls(
+            account_id=job.account_id,
+            date=job.day.isoformat(),
+            status=delivery_status(receipts),
+            events=source.events,
+            pages=source.pages,
+            complete=source.complete,
+            period=job.period,
+        )
+
     def as_dict(self) -> dict[str, Any]:
         period = {} if self.period == "day" else {"period": self.period}
         return {
@@ -166,3 +183,11 @@ class JobOutcome:
             "complete": self.complete,
             "seconds": round(self.seconds, 3),
         }
+
+
+def delivery_status(receipts: Sequence[Receipt]) -> str:
+    """``sent``; ``duplicate`` when every channel had it already; ``archived`` when no
+    channel takes it (built and kept, not sent)."""
+    if not receipts:
+        return "archived"
+    return "duplicate" if all(r.duplicate for r in receipts) else "sent"

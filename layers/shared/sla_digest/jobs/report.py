@@ -24,7 +24,7 @@ from sla_digest.archive.report import ReportArchive
 from sla_digest.config import SLA_METRICS, SlaTargets, targets_with_policy
 from sla_digest.delivery.channel import Delivery, Message
 from sla_digest.exceptions import ArchiveError, ChatwootError, ConfigError, WindowError
-from sla_digest.jobs.job import DayRequest, JobOutcome
+from sla_digest.jobs.job import DayRequest, JobOutcome, delivery_status
 from sla_digest.jobs.run import Ports, deliver, delivered, run_account_day
 from sla_digest.report.periods import Period, period_of, period_window
 from sla_digest.window import report_window
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from sla_digest.delivery.channel import Channel, Receipt
     from sla_digest.jobs.job import DigestJob
     from sla_digest.jobs.run import JobServices
-    from sla_digest.report.acting import Sources
     from sla_digest.report.render import Digest
     from sla_digest.report.summary import Summary
 
@@ -186,7 +185,7 @@ def run_account_period(
             pages=read.pages,
             complete=read.complete,
             missing=read.missing,
-            sources=_sources(DayArchive(ports.store, request.account_id, day, prefix=ports.prefix)),
+            sources=days.sources.get(day),
         )
         del read  # one day's rows at a time
     for day in sorted(missing):
@@ -236,19 +235,6 @@ def run_account_period(
         fetched=tuple(day for day in fetched if day in manifests),
         missing=tuple(sorted(missing)),
     )
-
-
-def _sources(day: DayArchive) -> Sources | None:
-    """What a day archived for its conversations to act on; an unreadable record is left out
-    of the period (its day's figures still count) rather than failing the report."""
-    from sla_digest.chatwoot.records import BadBody
-    from sla_digest.jobs.follow_up import archived_sources
-
-    try:
-        return archived_sources(day)
-    except (ArchiveError, BadBody) as exc:
-        logger.warning("%s: its CSAT, SLA and link record is not usable (%s)", day.location(), exc)
-        return None
 
 
 def _fetch_missing(
@@ -421,19 +407,13 @@ def process_report_job(
     return JobOutcome(
         account_id=job.account_id,
         date=job.day.isoformat(),
-        status=_status(result.receipts),
+        status=delivery_status(result.receipts),
         events=source.events,
         pages=source.pages,
         complete=source.complete,
         seconds=time.monotonic() - started,
         period=job.period,
     )
-
-
-def _status(receipts: Sequence[Receipt]) -> str:
-    if not receipts:
-        return "archived"  # no channel takes this period's digest: built and kept, not sent
-    return "duplicate" if all(r.duplicate for r in receipts) else "sent"
 
 
 def _deliver_archived(
@@ -457,16 +437,7 @@ def _deliver_archived(
         archive=report,
         now=services.clock(),
     )
-    source = summary.source
-    return JobOutcome(
-        account_id=job.account_id,
-        date=job.day.isoformat(),
-        status=_status(receipts),
-        events=source.events,
-        pages=source.pages,
-        complete=source.complete,
-        period=job.period,
-    )
+    return JobOutcome.from_archive(job, summary, receipts)
 
 
 def _extra(job: DigestJob) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from sla_digest.exceptions import (
     SlaDigestError,
     is_retryable,
 )
-from sla_digest.jobs.job import DayRequest, DigestJob, JobOutcome, RunResult
+from sla_digest.jobs.job import DayRequest, DigestJob, JobOutcome, RunResult, delivery_status
 from sla_digest.window import Window, report_window, utc_text
 
 if TYPE_CHECKING:
@@ -379,19 +379,13 @@ def process_job(job: DigestJob, services: JobServices, *, lambda_context: Any = 
     return JobOutcome(
         account_id=job.account_id,
         date=job.day.isoformat(),
-        status=_status(result.receipts),
+        status=delivery_status(result.receipts),
         events=result.fetch.events.kept,
         pages=len(result.fetch.pages),
         retries=stats.retries,
         complete=result.fetch.complete,
         seconds=time.monotonic() - started,
     )
-
-
-def _status(receipts: Sequence[Receipt]) -> str:
-    if not receipts:
-        return "archived"
-    return "duplicate" if all(r.duplicate for r in receipts) else "sent"
 
 
 def _complete_summary(day: DayArchive) -> dict[str, Any] | None:
@@ -430,15 +424,7 @@ def _deliver_archived(
         archive=day,
         now=services.clock(),
     )
-    source = summary.source
-    return JobOutcome(
-        account_id=job.account_id,
-        date=job.day.isoformat(),
-        status=_status(receipts),
-        events=source.events,
-        pages=source.pages,
-        complete=source.complete,
-    )
+    return JobOutcome.from_archive(job, summary, receipts)
 
 
 def _with_archived_attachments(digest: Digest, day: DayArchive) -> Digest:
