@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from sla_digest.chatwoot import AccountContext, ChatwootClient, Page
 from sla_digest.chatwoot.events import EventSet, classify_rows
+from sla_digest.chatwoot.rows import page_rows
 from sla_digest.config import SlaTargets
 from sla_digest.dataset.table import Names, encode_events
 from sla_digest.report.acting import Sources, build_follow_up
@@ -93,7 +94,7 @@ def process_day(day: Day, bodies: list[bytes], *, dataset: bool = False) -> Summ
     ``dataset`` the day's events dataset file too (as the digest job writes it)."""
     events = EventSet(details=dataset)
     for body in bodies:
-        classify_rows(json.loads(body)["payload"], day.window, into=events)
+        classify_rows(page_rows(body), day.window, into=events)
     context = day.context
     working_hours = {i: box.working_hours_enabled for i, box in context.inboxes.items()}
     agent_names = {i: agent.name for i, agent in context.agents.items() if agent.name}

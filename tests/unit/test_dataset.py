@@ -212,8 +212,9 @@ def test_the_file_is_one_json_object_per_line_gzipped() -> None:
     # GIVEN the hand-worked day
     data = encode_events(classified(PAGE_1, PAGE_2), NAMES)
     # WHEN the bytes are opened with nothing but gzip and json
-    lines = gzip.decompress(data).decode("ascii").split("\n")
-    # THEN each of the four rows is a line of its own, ended by a newline, names escaped
+    lines = gzip.decompress(data).decode("utf-8").split("\n")
+    # THEN each of the four rows is a line of its own, ended by a newline (a newline inside a
+    # name is escaped)
     assert lines[-1] == ""
     assert sorted(json.loads(line)["id"] for line in lines[:-1]) == [1, 2, 7, 8]
 

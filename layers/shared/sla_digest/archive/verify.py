@@ -14,7 +14,6 @@ pages and context alone, so a difference is a difference in the data, never in t
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
@@ -31,6 +30,7 @@ from sla_digest.archive.store import (
     sha256_hex,
 )
 from sla_digest.chatwoot.events import EventSet, classify_rows
+from sla_digest.chatwoot.rows import page_rows
 from sla_digest.config import SlaTargets
 from sla_digest.dataset.day import check_day as check_dataset
 from sla_digest.exceptions import ArchiveError, ConfigError, VerificationError, WindowError
@@ -270,7 +270,7 @@ class ArchivedEvents:
     def add(self, number: int, body: bytes) -> None:
         """Classify one archived page; one that is not a Chatwoot page is noted, not raised."""
         try:
-            payload = json.loads(body)["payload"]
+            payload = page_rows(body)
         except (ValueError, KeyError, TypeError):
             self.unreadable.append(number)
             return

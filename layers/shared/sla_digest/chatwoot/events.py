@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from sla_digest.chatwoot.rows import Row, row_from_dict
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -207,8 +209,9 @@ def classify_rows(
     A row without an integer id cannot be de-duplicated, so it is counted as invalid every time.
     ``created_at`` is placed by the instant it names, whatever its ISO-8601 form; one without a
     zone or a date is invalid. This loop runs once per event of the day, so well-formed rows
-    take a fast path: fields read by subscript (rows lacking one fall back to ``get``), exact
-    type checks, and the C parser ``datetime.fromisoformat`` (faster than a regular expression
+    take a fast path: rows arrive as :class:`~sla_digest.chatwoot.rows.Row` (a dict, as
+    ``json.loads`` gives it, is converted first), fields read as attributes, exact type
+    checks, and the C parser ``datetime.fromisoformat`` (faster than a regular expression
     check, and exact) compared with aware bounds. Each kept event is filed under its cell's
     :class:`Columns` in the same pass.
 
@@ -230,37 +233,28 @@ def classify_rows(
     find_cell = cells.get
     details = result.details
     for row in rows:
-        if type(row) is not dict:
-            ignored.invalid += 1
-            continue
-        try:
-            row_id = row["id"]
-            name = row["name"]
-            value = row["value"]
-            created = row["created_at"]
-            business = row["value_in_business_hours"]
-            inbox_id = row["inbox_id"]
-            user_id = row["user_id"]
-            conversation = row["conversation_id"]
-        except KeyError:
-            get = row.get
-            row_id, name, value = get("id"), get("name"), get("value")
-            created, business = get("created_at"), get("value_in_business_hours")
-            inbox_id, user_id = get("inbox_id"), get("user_id")
-            conversation = get("conversation_id")
+        if type(row) is not Row:
+            if type(row) is not dict:
+                ignored.invalid += 1
+                continue
+            row = row_from_dict(row)
+        row_id = row.id
         if type(row_id) is not int:
             ignored.invalid += 1
             continue
         if row_id in seen:
-            if repeats is not None and type(created) is str:
-                repeats.add(created)
+            if repeats is not None and type(row.created_at) is str:
+                repeats.add(row.created_at)
             continue
         remember(row_id)
+        name = row.name
+        created = row.created_at
         if positions is not None:
-            positions.append((created, name, inbox_id))
+            positions.append((created, name, row.inbox_id))
         if type(name) is not str or name not in names:  # a list or object would not hash
             ignored.unknown_name += 1
             continue
+        value = row.value
         if type(value) is not float or not 0.0 <= value < infinity:
             value = _number(value)
             if value is None:
@@ -275,12 +269,16 @@ def classify_rows(
         if not inside:
             ignored.outside_window += 1
             continue
+        business = row.value_in_business_hours
         if business is not None and (type(business) is not float or not 0.0 <= business < infinity):
             business = _number(business)
+        inbox_id = row.inbox_id
         if type(inbox_id) is not int:
             inbox_id = None
+        user_id = row.user_id
         if type(user_id) is not int:
             user_id = None
+        conversation = row.conversation_id
         if type(conversation) is not int:
             conversation = None
         key = (name, inbox_id, user_id)
@@ -293,6 +291,6 @@ def classify_rows(
         cell.conversations.append(conversation)
         cell.created.append(created)  # a str: fromisoformat accepted it
         if details:
-            cell.starts.append(row.get("event_start_time"))
-            cell.ends.append(row.get("event_end_time"))
+            cell.starts.append(row.event_start_time)
+            cell.ends.append(row.event_end_time)
     return result

@@ -50,6 +50,7 @@ from sla_digest.chatwoot.records import (
     is_int,
     parse_events,
 )
+from sla_digest.chatwoot.rows import created_at_of
 from sla_digest.chatwoot.transport import collect_context
 
 if TYPE_CHECKING:
@@ -156,8 +157,8 @@ class _Pass:
             repeats=self.repeats if main else None,
         )
         payload = got.payload
-        first = payload[0].get("created_at") if payload and isinstance(payload[0], dict) else None
-        last = payload[-1].get("created_at") if payload and isinstance(payload[-1], dict) else None
+        first = created_at_of(payload[0]) if payload else None
+        last = created_at_of(payload[-1]) if payload else None
         self.edges[query, page] = _Got(got.count, got.total_pages, first, last)
         if main:
             self.main_counts.append((got.count, got.total_pages))

@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeIs
 
+from sla_digest.chatwoot.rows import decode_events
 from sla_digest.exceptions import ResponseError
 
 if TYPE_CHECKING:
@@ -233,11 +234,22 @@ def pages_for(count: int) -> int:
 
 
 def parse_events(body: bytes) -> EventsBody:
-    """Check a reporting-events body's shape; raise :class:`BadBody` when it is not the API's."""
-    doc = _load(body)
-    if not isinstance(doc, dict):
-        raise BadBody("body is not a JSON object")
-    payload, meta = doc.get("payload"), doc.get("meta")
+    """Check a reporting-events body's shape; raise :class:`BadBody` when it is not the API's.
+
+    Rows come as :class:`~sla_digest.chatwoot.rows.Row` when the body has the usual shape;
+    anything else is read by ``json.loads`` and checked as such, for the same messages.
+    """
+    try:
+        usual, found, meta = decode_events(body)
+    except ValueError:
+        _load(body)  # raises BadBody, naming what the body is
+        raise
+    if usual:
+        payload = found
+    else:
+        if not isinstance(found, dict):
+            raise BadBody("body is not a JSON object")
+        payload, meta = found.get("payload"), found.get("meta")
     if not isinstance(payload, list) or not isinstance(meta, dict):
         raise BadBody('body lacks a "payload" list or a "meta" object')
     count, total_pages = meta.get("count"), meta.get("total_pages")

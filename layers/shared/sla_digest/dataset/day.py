@@ -8,11 +8,11 @@ just classified; a rebuild reads the archived pages and classifies them again.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 
 from sla_digest.chatwoot.events import EventSet, classify_rows
+from sla_digest.chatwoot.rows import page_rows
 from sla_digest.dataset.table import (
     CONTENT_TYPE,
     Names,
@@ -172,7 +172,7 @@ def _events(
     events = EventSet(details=True)
     for number, body in day.page_bodies(manifest) if pages else ():
         try:
-            payload = json.loads(body)["payload"]
+            payload = page_rows(body)
         except (ValueError, KeyError, TypeError) as exc:
             raise ArchiveError(f"archived page {number} is not a Chatwoot page") from exc
         classify_rows(payload, window, into=events)
