@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from sla_digest.config import Config, load_config
 from sla_digest.exceptions import ConfigError, ConfigMissing
 
 if TYPE_CHECKING:
@@ -30,7 +29,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
     from sla_digest.chatwoot.client import ChatwootClient
-    from sla_digest.config import AccountConfig, Settings
+    from sla_digest.config import AccountConfig, Config, Settings
     from sla_digest.delivery.channel import Channel
     from sla_digest.jobs.dispatch import DispatchServices
     from sla_digest.jobs.failure import FingerprintOf
@@ -182,6 +181,8 @@ def read_channel_secret(secret_name: str, *, clients: AwsClients) -> str:
 
 def read_config(bucket: str, key: str, *, s3: S3Client) -> Config:
     """Load and validate ``accounts.json`` from the archive bucket."""
+    from sla_digest.config import load_config  # with its schema: on first use, not at cold start
+
     source = f"s3://{bucket}/{key}"
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
