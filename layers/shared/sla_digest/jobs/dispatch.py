@@ -7,6 +7,9 @@ has not been delivered yet is queued, so a missed run loses nothing. A week or m
 when its last day is (so on the first day of the next one, at ``send_hour``), for the accounts
 whose ``digests`` name it. The digest side is idempotent, so queuing a job twice never sends it
 twice.
+
+The events themselves are parsed in :mod:`sla_digest.jobs.dispatch_events`; its names are
+re-exported here for the callers that know dispatch only.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import logging
 import time as _time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sla_digest.exceptions import (
@@ -25,9 +28,10 @@ from sla_digest.exceptions import (
     QueueError,
     WindowError,
 )
+from sla_digest.jobs.dispatch_events import BACKFILL_LIMIT_DAYS, DispatchRequest, parse_event
 from sla_digest.jobs.job import DigestJob
 from sla_digest.report.periods import Period, periods_ending
-from sla_digest.window import parse_date, report_window, utc_text
+from sla_digest.window import report_window, utc_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -59,16 +63,8 @@ logger = logging.getLogger(__name__)
 
 CATCH_UP = timedelta(days=2)
 OVERDUE_AFTER = timedelta(hours=2)  # a digest not delivered by send hour + 2 h is overdue
-BACKFILL_LIMIT_DAYS = 92
 _BATCH = 10  # SendMessageBatch takes at most ten entries
 _FIRST_QUARTER_HOUR = time(0, 15)  # a tick before this (UTC) is the day's first
-_SCHEDULE_KEYS = frozenset({"scheduled_time", "execution_id"})
-_MANUAL_KEYS = frozenset({"accounts", "date", "force", "deliver"})
-_BACKFILL_KEYS = frozenset({"accounts", "from", "to", "force", "deliver"})
-_EVENT_HELP = (
-    'expected {"scheduled_time": ...}, {"accounts": [7], "date": "YYYY-MM-DD", "force": false} '
-    'or {"accounts": [7], "from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}'
-)
 
 
 @dataclass(slots=True)
@@ -83,23 +79,6 @@ class Plan:
     skipped: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     overdue: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class DispatchRequest:
-    """A parsed dispatch event: a schedule tick, or a manual run over ``first``..``last``.
-
-    ``deliver`` false (manual and backfill only) archives and summarises without delivering.
-    """
-
-    kind: Literal["schedule", "manual", "backfill"]
-    scheduled_time: datetime | None = None
-    execution_id: str | None = None
-    accounts: tuple[int, ...] | None = None
-    first: date | None = None
-    last: date | None = None
-    force: bool = False
-    deliver: bool = True
 
 
 # --- when is a day due -----------------------------------------------------------------------
@@ -243,115 +222,6 @@ def plan_requested(config: Config, request: DispatchRequest, *, now: datetime) -
             )
             day += timedelta(days=1)
     return plan
-
-
-# --- events ----------------------------------------------------------------------------------
-
-
-def parse_event(event: Any) -> DispatchRequest:
-    """A schedule, manual or backfill event, checked strictly; anything else is a ConfigError."""
-    if not isinstance(event, dict):
-        raise ConfigError(f"dispatch event must be a JSON object: {_EVENT_HELP}")
-    keys = set(event)
-    if "scheduled_time" in keys:
-        _refuse_unknown(keys, _SCHEDULE_KEYS)
-        return DispatchRequest(
-            kind="schedule",
-            scheduled_time=_parse_instant(event["scheduled_time"]),
-            execution_id=_optional_text(event.get("execution_id"), "execution_id"),
-        )
-    if "date" in keys:
-        _refuse_unknown(keys, _MANUAL_KEYS)
-        day = _parse_day(event["date"], "date")
-        return DispatchRequest(
-            kind="manual",
-            accounts=_parse_accounts(event),
-            first=day,
-            last=day,
-            force=_parse_flag(event, "force", default=False),
-            deliver=_parse_flag(event, "deliver", default=True),
-        )
-    if "from" in keys or "to" in keys:
-        _refuse_unknown(keys, _BACKFILL_KEYS)
-        if "from" not in keys or "to" not in keys:
-            raise ConfigError('backfill event needs both "from" and "to" (YYYY-MM-DD)')
-        first, last = _parse_day(event["from"], "from"), _parse_day(event["to"], "to")
-        if first > last:
-            raise ConfigError(f"backfill from {first} is after to {last}")
-        days = (last - first).days + 1
-        if days > BACKFILL_LIMIT_DAYS:
-            raise ConfigError(
-                f"backfill of {days} days is too long: send at most {BACKFILL_LIMIT_DAYS} "
-                "days per event"
-            )
-        return DispatchRequest(
-            kind="backfill",
-            accounts=_parse_accounts(event),
-            first=first,
-            last=last,
-            force=_parse_flag(event, "force", default=False),
-            deliver=_parse_flag(event, "deliver", default=True),
-        )
-    raise ConfigError(f"dispatch event is not one of the known forms: {_EVENT_HELP}")
-
-
-def _refuse_unknown(keys: set[str], allowed: frozenset[str]) -> None:
-    unknown = sorted(keys - allowed)
-    if unknown:
-        raise ConfigError(
-            f"dispatch event has unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})"
-        )
-
-
-def _parse_instant(raw: Any) -> datetime:
-    if isinstance(raw, str):
-        try:
-            instant = datetime.fromisoformat(raw)
-        except ValueError:
-            instant = None
-        if instant is not None and instant.tzinfo is not None:
-            return instant.astimezone(UTC)
-    raise ConfigError(
-        f"scheduled_time {raw!r} is not an ISO-8601 instant with a zone, "
-        "such as '2026-11-21T06:00:00Z'"
-    )
-
-
-def _parse_day(raw: Any, key: str) -> date:
-    if not isinstance(raw, str):
-        raise ConfigError(f"{key} {raw!r} is not a date in the form YYYY-MM-DD")
-    try:
-        return parse_date(raw)
-    except WindowError as exc:
-        raise ConfigError(f"{key}: {exc}") from exc
-
-
-def _parse_accounts(event: Mapping[str, Any]) -> tuple[int, ...] | None:
-    if "accounts" not in event:
-        return None
-    raw = event["accounts"]
-    if (
-        not isinstance(raw, list)
-        or not raw
-        or not all(isinstance(a, int) and not isinstance(a, bool) and a > 0 for a in raw)
-    ):
-        raise ConfigError(
-            f"accounts {raw!r} must be a non-empty list of account ids (omit it for all accounts)"
-        )
-    return tuple(dict.fromkeys(raw))
-
-
-def _parse_flag(event: Mapping[str, Any], key: str, *, default: bool) -> bool:
-    value = event.get(key, default)
-    if not isinstance(value, bool):
-        raise ConfigError(f"{key} {value!r} must be true or false")
-    return value
-
-
-def _optional_text(raw: Any, key: str) -> str | None:
-    if raw is None or isinstance(raw, str):
-        return raw
-    raise ConfigError(f"{key} {raw!r} must be a string")
 
 
 # --- the queue ---------------------------------------------------------------------------------
