@@ -6,7 +6,9 @@ clock has first shown ``D+1`` at ``send_hour:00``; every due day inside the catc
 has not been delivered yet is queued, so a missed run loses nothing. A week or month is due
 when its last day is (so on the first day of the next one, at ``send_hour``), for the accounts
 whose ``digests`` name it. The digest side is idempotent, so queuing a job twice never sends it
-twice.
+twice. A day, week or month that failed permanently is held back while nothing it depends on
+changed, and one not delivered two hours after its send instant is overdue (the heartbeat).
+A manual run or backfill asks for days, or for weeks or months named by their first day.
 
 The events themselves are parsed in :mod:`sla_digest.jobs.dispatch_events`; its names are
 re-exported here for the callers that know dispatch only.
@@ -30,7 +32,14 @@ from sla_digest.exceptions import (
 )
 from sla_digest.jobs.dispatch_events import BACKFILL_LIMIT_DAYS, DispatchRequest, parse_event
 from sla_digest.jobs.job import DigestJob
-from sla_digest.report.periods import Period, periods_ending
+from sla_digest.report.periods import (
+    Period,
+    period_of,
+    period_starting_on,
+    period_window,
+    periods_ending,
+    periods_starting,
+)
 from sla_digest.window import report_window, utc_text
 
 if TYPE_CHECKING:
@@ -40,7 +49,7 @@ if TYPE_CHECKING:
 
     from sla_digest.archive.store import Archive
     from sla_digest.config import AccountConfig, Config
-    from sla_digest.jobs.failure import Fingerprint, FingerprintOf
+    from sla_digest.jobs.failure import FailureSite, Fingerprint, FingerprintOf
 
 __all__ = [
     "BACKFILL_LIMIT_DAYS",
@@ -71,8 +80,9 @@ _FIRST_QUARTER_HOUR = time(0, 15)  # a tick before this (UTC) is the day's first
 class Plan:
     """The jobs to queue, and a line for every account-day left out (skipped) or failed.
 
-    ``overdue`` (scheduled runs) names every enabled account-day of the catch-up window that
-    was not delivered by its send instant + :data:`OVERDUE_AFTER`: the heartbeat.
+    ``overdue`` (scheduled runs) names every enabled account-day, week or month of the
+    catch-up window that was not delivered by its send instant + :data:`OVERDUE_AFTER`: the
+    heartbeat.
     """
 
     jobs: list[DigestJob] = field(default_factory=list)
@@ -134,15 +144,18 @@ def plan_scheduled(
     held: Callable[[AccountConfig, date], str | None] | None = None,
     catch_up: timedelta = CATCH_UP,
     period_delivered: Callable[[int, Period], bool] | None = None,
+    period_held: Callable[[AccountConfig, Period], str | None] | None = None,
 ) -> Plan:
     """Jobs for every enabled account-day (and week, month) due at ``scheduled_time`` and not
     delivered.
 
     ``delivered(account_id, day)`` and ``period_delivered(account_id, period)`` say whether a
     digest was already sent (without the latter a due week or month is queued, and the digest
-    side skips it if it went out); ``held(account, day)`` gives the reason a day that failed
-    permanently is held back (nothing it depends on changed since), or ``None``. When one of
-    them fails for an account, that account is reported as an error and the others go on.
+    side skips it if it went out; it is then never listed overdue, as nothing says it is
+    missing); ``held(account, day)`` and ``period_held(account, period)`` give the reason a
+    day, week or month that failed permanently is held back (nothing it depends on changed
+    since), or ``None``. When one of them fails for an account, that account is reported as an
+    error and the others go on.
     """
     if scheduled_time.tzinfo is None:
         raise ValueError("scheduled_time must be timezone-aware")
@@ -159,35 +172,54 @@ def plan_scheduled(
             except ArchiveError as exc:
                 plan.errors.append(f"{account.label} {day}: {exc}")
                 break
-            if done:
-                plan.skipped.append(f"{account.label} {day}: already delivered")
-                continue
-            if reason is not None:
-                plan.skipped.append(f"{account.label} {day}: {reason}")
-            else:
-                plan.jobs.append(DigestJob(account_id=account.account_id, day=day))
-            deadline = send_instant(day, account.timezone, account.send_hour) + OVERDUE_AFTER
-            if deadline <= scheduled_time:
-                plan.overdue.append(
-                    f"{account.label} {day}: not delivered by {utc_text(deadline, name='due')}"
-                )
+            _add_due(plan, account, DigestJob(account.account_id, day), day, done, reason)
+            if not done:
+                _note_overdue(plan, account, day, f"{account.label} {day}", scheduled_time)
         for period in periods_ending(days, account.digests, account.week_start):
             job = DigestJob(account.account_id, period.start, period=period.kind)
             what = f"{account.label} {job.name.split('/', 1)[1]}"
             try:
                 sent = period_delivered is not None and period_delivered(account.account_id, period)
+                reason = None if sent or period_held is None else period_held(account, period)
             except ArchiveError as exc:
                 plan.errors.append(f"{what}: {exc}")
                 continue
-            if sent:
-                plan.skipped.append(f"{what}: already delivered")
-            else:
-                plan.jobs.append(job)
+            _add_due(plan, account, job, what.removeprefix(f"{account.label} "), sent, reason)
+            if period_delivered is not None and not sent:
+                _note_overdue(plan, account, period.end, what, scheduled_time)
     return plan
 
 
+def _add_due(
+    plan: Plan, account: AccountConfig, job: DigestJob, what: object, done: bool, reason: str | None
+) -> None:
+    """Queue a due job, or say why it is left out (delivered already, or held back)."""
+    if done:
+        plan.skipped.append(f"{account.label} {what}: already delivered")
+    elif reason is not None:
+        plan.skipped.append(f"{account.label} {what}: {reason}")
+    else:
+        plan.jobs.append(job)
+
+
+def _note_overdue(
+    plan: Plan, account: AccountConfig, last_day: date, what: str, scheduled_time: datetime
+) -> None:
+    """List an undelivered digest once its send instant is more than OVERDUE_AFTER ago.
+
+    A week or month is due when its last day is, so it shares that day's deadline.
+    """
+    deadline = send_instant(last_day, account.timezone, account.send_hour) + OVERDUE_AFTER
+    if deadline <= scheduled_time:
+        plan.overdue.append(f"{what}: not delivered by {utc_text(deadline, name='due')}")
+
+
 def plan_requested(config: Config, request: DispatchRequest, *, now: datetime) -> Plan:
-    """Jobs for a manual or backfill request; refuses days that have not ended yet."""
+    """Jobs for a manual or backfill request; refuses days (weeks, months) not ended yet.
+
+    A manual week or month names its first day, by each account's ``week_start``; a backfill
+    of weeks or months queues every one whose first day lies in ``first``..``last``.
+    """
     if request.first is None or request.last is None:
         raise ValueError("a manual or backfill request needs first and last days")
     plan = Plan()
@@ -201,27 +233,71 @@ def plan_requested(config: Config, request: DispatchRequest, *, now: datetime) -
                 targets.append(config.account(account_id))
             except ConfigError as exc:
                 plan.errors.append(str(exc))
-    for account in targets:
-        try:
-            report_window(request.last, account.timezone, now=now)
-        except WindowError as exc:
-            raise ConfigError(f"{account.label}: {exc}") from exc
+    wanted = {
+        account.account_id: _requested_periods(
+            account, request, request.first, request.last, now=now
+        )
+        for account in targets
+    }
     for account in targets:
         if not account.enabled:
             plan.skipped.append(f"{account.label}: disabled (set enabled to true to run it)")
             continue
-        day = request.first
-        while day <= request.last:
+        periods = wanted[account.account_id]
+        if not periods:
+            plan.skipped.append(
+                f"{account.label}: no {request.period} starts from {request.first} to "
+                f"{request.last}" + _starts_note(request.period, account)
+            )
+        for period in periods:
             plan.jobs.append(
                 DigestJob(
                     account_id=account.account_id,
-                    day=day,
+                    day=period.start,
                     force=request.force,
                     deliver=request.deliver,
+                    period=period.kind,
                 )
             )
-            day += timedelta(days=1)
     return plan
+
+
+def _requested_periods(
+    account: AccountConfig, request: DispatchRequest, first: date, last: date, *, now: datetime
+) -> list[Period]:
+    """The days, weeks or months of ``first``..``last`` a request asks of ``account``.
+
+    ConfigError when the last has not ended yet in the account's zone, or when a manual week
+    or month is not named by its first day.
+    """
+    kind = request.period
+    try:
+        if request.kind == "manual" and kind != "day":
+            period = period_starting_on(first, kind, account.week_start)
+            if period is None:
+                start = period_of(first, kind, account.week_start).start
+                raise ConfigError(
+                    f"{first} is not the first day of a {kind} for account "
+                    f"{account.account_id}{_starts_note(kind, account, start)}"
+                )
+            periods = [period]
+        else:
+            periods = periods_starting(kind, first, last, account.week_start)
+        if kind == "day":
+            report_window(last, account.timezone, now=now)  # a day says it in its own words
+        elif periods:
+            period_window(periods[-1], account.timezone, now=now)
+    except WindowError as exc:
+        raise ConfigError(f"{account.label}: {exc}") from exc
+    return periods
+
+
+def _starts_note(kind: str, account: AccountConfig, first: date | None = None) -> str:
+    """`` (weeks start on monday: 2026-11-16)``: when the account's periods start."""
+    rule = {"week": f"weeks start on {account.week_start}", "month": "months start on the 1st"}
+    if kind not in rule:
+        return ""
+    return f" ({rule[kind]}" + (f": {first})" if first is not None else ")")
 
 
 # --- the queue ---------------------------------------------------------------------------------
@@ -347,15 +423,17 @@ def handle_dispatch_event(
         return _no_config_yet(request.scheduled_time, exc)
     if request.scheduled_time is not None:
         store = services.store
+        held, period_held = _held_back(services)
         plan = plan_scheduled(
             config,
             request.scheduled_time,
             delivered=lambda account_id, day: delivered(DayArchive(store, account_id, day)),
-            held=_held_back(services),
+            held=held,
             catch_up=catch_up,
             period_delivered=lambda account_id, period: delivered(
                 ReportArchive(store, account_id, period)
             ),
+            period_held=period_held,
         )
     else:
         plan = plan_requested(config, request, now=services.clock())
@@ -423,18 +501,25 @@ def _no_config_yet(scheduled_time: datetime, exc: ConfigMissing) -> dict[str, An
     }
 
 
-def _held_back(services: DispatchServices) -> Callable[[AccountConfig, date], str | None] | None:
-    """``held`` for :func:`plan_scheduled`: a day's recorded failure, if nothing changed since.
+def _held_back(
+    services: DispatchServices,
+) -> tuple[
+    Callable[[AccountConfig, date], str | None] | None,
+    Callable[[AccountConfig, Period], str | None] | None,
+]:
+    """``held`` and ``period_held`` for :func:`plan_scheduled`: the recorded failure of a day,
+    or of a week's or month's report, if nothing changed since.
 
-    Fingerprints are read once per account and invocation, and only for days that have a
-    failure marker.
+    Fingerprints are read once per account and invocation, and only for what has a failure
+    marker.
     """
     from sla_digest.archive.day import DayArchive
+    from sla_digest.archive.report import ReportArchive
     from sla_digest.jobs.failure import account_secrets, holds_back
 
     fingerprint = services.fingerprint
     if fingerprint is None:
-        return None
+        return None, None
     known: dict[tuple[str, ...], Fingerprint] = {}
 
     def current(names: tuple[str, ...]) -> Fingerprint:
@@ -442,9 +527,8 @@ def _held_back(services: DispatchServices) -> Callable[[AccountConfig, date], st
             known[names] = fingerprint(names)
         return known[names]
 
-    def held(account: AccountConfig, day: date) -> str | None:
-        archive = DayArchive(services.store, account.account_id, day)
-        failure = holds_back(archive, lambda: current(account_secrets(account)))
+    def held(account: AccountConfig, site: FailureSite) -> str | None:
+        failure = holds_back(site, lambda: current(account_secrets(account)))
         if failure is None:
             return None
         return (
@@ -452,7 +536,11 @@ def _held_back(services: DispatchServices) -> Callable[[AccountConfig, date], st
             "held back until accounts.json or one of its secrets changes, or it is run by hand"
         )
 
-    return held
+    store = services.store
+    return (
+        lambda account, day: held(account, DayArchive(store, account.account_id, day)),
+        lambda account, period: held(account, ReportArchive(store, account.account_id, period)),
+    )
 
 
 def _job_name(job: DigestJob) -> str:

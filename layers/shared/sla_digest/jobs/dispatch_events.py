@@ -1,7 +1,10 @@
 """The dispatch function's events, parsed strictly into a :class:`DispatchRequest`.
 
 Three forms (README, Operations): a schedule tick ``{"scheduled_time": ...}``, a manual run
-``{"accounts": [7], "date": "2026-11-20"}`` and a backfill ``{"from": ..., "to": ...}``.
+``{"accounts": [7], "date": "2026-11-20"}`` and a backfill ``{"from": ..., "to": ...}``. A manual
+run or backfill may name a ``"period"`` (``day``, the default, ``week`` or ``month``): then
+``date`` is the first day of that period, and a backfill queues every period whose first day
+lies from ``from`` to ``to``.
 Anything else, an unknown key or a bad value is one :class:`ConfigError` line naming what to
 fix, so a person invoking the function by hand learns it at once.
 """
@@ -13,17 +16,24 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from sla_digest.exceptions import ConfigError, WindowError
+from sla_digest.report.periods import PERIOD_KINDS, parse_period
 from sla_digest.window import parse_date
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from sla_digest.report.periods import PeriodKind
+
 __all__ = ["BACKFILL_LIMIT_DAYS", "DispatchRequest", "parse_event"]
 
-BACKFILL_LIMIT_DAYS = 92
+BACKFILL_LIMIT_DAYS = 92  # from "from" to "to", whatever the period: ~13 weeks, 3 months
 _SCHEDULE_KEYS = frozenset({"scheduled_time", "execution_id"})
-_MANUAL_KEYS = frozenset({"accounts", "date", "force", "deliver"})
-_BACKFILL_KEYS = frozenset({"accounts", "from", "to", "force", "deliver"})
+_MANUAL_KEYS = frozenset({"accounts", "period", "date", "force", "deliver"})
+_BACKFILL_KEYS = frozenset({"accounts", "period", "from", "to", "force", "deliver"})
+_LIMIT_HINT = {
+    "week": " (for weeks too: about 13 weeks start in 92 days)",
+    "month": " (for months too: 3 months start in 92 days)",
+}
 _EVENT_HELP = (
     'expected {"scheduled_time": ...}, {"accounts": [7], "date": "YYYY-MM-DD", "force": false} '
     'or {"accounts": [7], "from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}'
@@ -34,7 +44,9 @@ _EVENT_HELP = (
 class DispatchRequest:
     """A parsed dispatch event: a schedule tick, or a manual run over ``first``..``last``.
 
-    ``deliver`` false (manual and backfill only) archives and summarises without delivering.
+    ``period`` (manual and backfill only) is what to queue: days, or the weeks or months whose
+    first day lies in ``first``..``last``. ``deliver`` false archives and summarises without
+    delivering.
     """
 
     kind: Literal["schedule", "manual", "backfill"]
@@ -45,6 +57,7 @@ class DispatchRequest:
     last: date | None = None
     force: bool = False
     deliver: bool = True
+    period: PeriodKind = "day"
 
 
 def parse_event(event: Any) -> DispatchRequest:
@@ -69,19 +82,22 @@ def parse_event(event: Any) -> DispatchRequest:
             last=day,
             force=_parse_flag(event, "force", default=False),
             deliver=_parse_flag(event, "deliver", default=True),
+            period=_parse_period(event),
         )
     if "from" in keys or "to" in keys:
         _refuse_unknown(keys, _BACKFILL_KEYS)
         if "from" not in keys or "to" not in keys:
             raise ConfigError('backfill event needs both "from" and "to" (YYYY-MM-DD)')
         first, last = _parse_day(event["from"], "from"), _parse_day(event["to"], "to")
+        period = _parse_period(event)
         if first > last:
             raise ConfigError(f"backfill from {first} is after to {last}")
         days = (last - first).days + 1
         if days > BACKFILL_LIMIT_DAYS:
+            # The same span for weeks and months: it bounds the days their jobs read.
             raise ConfigError(
                 f"backfill of {days} days is too long: send at most {BACKFILL_LIMIT_DAYS} "
-                "days per event"
+                "days per event" + _LIMIT_HINT.get(period, "")
             )
         return DispatchRequest(
             kind="backfill",
@@ -90,6 +106,7 @@ def parse_event(event: Any) -> DispatchRequest:
             last=last,
             force=_parse_flag(event, "force", default=False),
             deliver=_parse_flag(event, "deliver", default=True),
+            period=period,
         )
     raise ConfigError(f"dispatch event is not one of the known forms: {_EVENT_HELP}")
 
@@ -123,6 +140,14 @@ def _parse_day(raw: Any, key: str) -> date:
         return parse_date(raw)
     except WindowError as exc:
         raise ConfigError(f"{key}: {exc}") from exc
+
+
+def _parse_period(event: Mapping[str, Any]) -> PeriodKind:
+    """``period`` of a manual or backfill event: ``day`` (the default), ``week`` or ``month``."""
+    try:
+        return parse_period(event.get("period", "day"), allowed=PERIOD_KINDS)
+    except ConfigError as exc:
+        raise ConfigError(f"dispatch event: {exc}") from exc
 
 
 def _parse_accounts(event: Mapping[str, Any]) -> tuple[int, ...] | None:
