@@ -279,6 +279,25 @@ def test_a_backfill_in_which_no_week_starts_queues_nothing_and_says_why() -> Non
     ]
 
 
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"accounts": [7], "period": "month", "date": "9999-12-01"},
+        {"accounts": [7], "period": "month", "from": "9999-11-01", "to": "9999-12-31"},
+    ],
+    ids=["manual", "backfill"],
+)
+def test_a_month_past_the_end_of_the_calendar_is_one_line(event: dict[str, Any]) -> None:
+    # GIVEN December 9999, whose end (1 Jan 10000) no date can hold
+    config = config_of(MONDAY)
+
+    with pytest.raises(ConfigError) as caught:
+        bodies(config, event)
+
+    assert str(caught.value).startswith("account 7: a month from 9999-")
+    assert str(caught.value).endswith(" reaches past the calendar's end")
+
+
 def test_a_backfill_of_days_is_unchanged_by_periods() -> None:
     config = config_of(MONDAY)
 

@@ -272,6 +272,8 @@ def _requested_periods(
     """
     kind = request.period
     try:
+        if kind == "day":
+            report_window(last, account.timezone, now=now)  # a day says it in its own words
         if request.kind == "manual" and kind != "day":
             period = period_starting_on(first, kind, account.week_start)
             if period is None:
@@ -283,12 +285,14 @@ def _requested_periods(
             periods = [period]
         else:
             periods = periods_starting(kind, first, last, account.week_start)
-        if kind == "day":
-            report_window(last, account.timezone, now=now)  # a day says it in its own words
-        elif periods:
+        if kind != "day" and periods:
             period_window(periods[-1], account.timezone, now=now)
     except WindowError as exc:
         raise ConfigError(f"{account.label}: {exc}") from exc
+    except OverflowError as exc:  # a week or month running past 9999-12-31
+        raise ConfigError(
+            f"{account.label}: a {kind} from {first} to {last} reaches past the calendar's end"
+        ) from exc
     return periods
 
 

@@ -215,8 +215,12 @@ def periods_starting(
     found: list[Period] = []
     period = period_of(first, kind, week_start)
     if period.start < first:
+        if period.end >= last:
+            return []  # ``first`` and ``last`` inside one period: none starts in between
         period = period_of(period.end + timedelta(days=1), kind, week_start)
     while period.start <= last:
         found.append(period)
+        if period.end >= last:
+            break  # the next one starts after ``last`` (and may lie past the calendar's end)
         period = period_of(period.end + timedelta(days=1), kind, week_start)
     return found
