@@ -7,6 +7,8 @@ send the dispatch function the same manual and backfill events as ``events/*.jso
 ``sam remote invoke`` users); ``redrive`` moves failed jobs from the dead-letter queue back to
 the jobs queue; ``status`` reads the archive: per account, the last archived day, the last
 delivery, the permanent failures on record, what is overdue, and the queues' depth.
+``--period week|month`` makes ``invoke`` and ``backfill`` ask for weeks or months instead of
+days (the events' ``"period"``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable
 
+    from sla_digest.report.periods import PeriodKind
+
 __all__ = [
     "BACKFILL_CHUNK_DAYS",
     "Redrive",
@@ -46,6 +50,7 @@ __all__ = [
 ]
 
 BACKFILL_CHUNK_DAYS = BACKFILL_LIMIT_DAYS  # the most days one backfill event may hold
+PERIOD_CHOICES: tuple[PeriodKind, ...] = ("day", "week", "month")
 
 
 # --------------------------------------------------------------------------------------------
@@ -75,10 +80,19 @@ def invoke_dispatch(stack: Stack, event: dict[str, Any], *, clients: OperatorCli
 
 
 def manual_event(
-    account_id: int, day: date, *, force: bool = False, deliver: bool = True
+    account_id: int,
+    day: date,
+    *,
+    force: bool = False,
+    deliver: bool = True,
+    period: PeriodKind = "day",
 ) -> dict[str, Any]:
-    """The manual event of design §9 (``events/manual-run.json``), plus ``deliver`` if false."""
-    event: dict[str, Any] = {"accounts": [account_id], "date": day.isoformat(), "force": force}
+    """The manual event of design §9 (``events/manual-run.json``), plus ``deliver`` if false
+    and ``period`` if not a day (``events/manual-weekly.json``)."""
+    event: dict[str, Any] = {"accounts": [account_id]}
+    if period != "day":
+        event["period"] = period
+    event.update(date=day.isoformat(), force=force)
     if not deliver:
         event["deliver"] = False
     return event
@@ -91,8 +105,13 @@ def backfill_events(
     account_id: int | None = None,
     force: bool = False,
     deliver: bool = True,
+    period: PeriodKind = "day",
 ) -> list[dict[str, Any]]:
-    """Backfill events covering ``first``..``last``, at most 92 days each."""
+    """Backfill events covering ``first``..``last``, at most 92 days each.
+
+    With a ``period`` each event queues the weeks or months whose first day lies in its own
+    range, so every period starting in ``first``..``last`` is queued exactly once.
+    """
     if first > last:
         raise ConfigError(f"--from {first} is after --to {last}")
     events = []
@@ -100,6 +119,8 @@ def backfill_events(
     while start <= last:
         end = min(last, start + timedelta(days=BACKFILL_CHUNK_DAYS - 1))
         event: dict[str, Any] = {"from": start.isoformat(), "to": end.isoformat()}
+        if period != "day":
+            event["period"] = period
         if account_id is not None:
             event["accounts"] = [account_id]
         if force:
@@ -120,14 +141,20 @@ def invoke(
     force: bool = False,
     deliver: bool = True,
     now: datetime | None = None,
+    period: PeriodKind = "day",
 ) -> Any:
-    """Queue one account-day now; ``day`` defaults to yesterday in the account's time zone."""
+    """Queue one account-day (or week, month) now.
+
+    ``day`` defaults to yesterday in the account's time zone; for a week or month, to the first
+    day of the last one that has ended there (by the account's ``week_start``).
+    """
     if day is None:
-        from sla_digest.window import previous_day
+        from sla_digest.report.periods import last_complete_period
 
         account = read_stack_config(stack, clients=clients).account(account_id)
-        day = previous_day(now or datetime.now(tz=UTC), account.timezone)
-    event = manual_event(account_id, day, force=force, deliver=deliver)
+        moment = now or datetime.now(tz=UTC)
+        day = last_complete_period(period, account.timezone, moment, account.week_start).start
+    event = manual_event(account_id, day, force=force, deliver=deliver, period=period)
     return invoke_dispatch(stack, event, clients=clients)
 
 
@@ -140,9 +167,13 @@ def backfill(
     account_id: int | None = None,
     deliver: bool = True,
     force: bool = False,
+    period: PeriodKind = "day",
 ) -> list[Any]:
-    """Queue every day of ``first``..``last`` (all enabled accounts, or one)."""
-    events = backfill_events(first, last, account_id=account_id, force=force, deliver=deliver)
+    """Queue every day (or week, month starting) in ``first``..``last`` (all enabled
+    accounts, or one)."""
+    events = backfill_events(
+        first, last, account_id=account_id, force=force, deliver=deliver, period=period
+    )
     return [invoke_dispatch(stack, event, clients=clients) for event in events]
 
 
@@ -215,7 +246,7 @@ def _job_label(body: str) -> str:
         job = DigestJob.from_body(body)
     except SlaDigestError:
         return "(not a job body)"
-    return f"{job.account_id}/{job.day.isoformat()}" + ("" if job.deliver else " (archive only)")
+    return job.name + ("" if job.deliver else " (archive only)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -242,7 +273,7 @@ def _stack(args: argparse.Namespace) -> tuple[Stack, OperatorClients]:
     return resolve_stack(args.stack, clients=clients), clients
 
 
-def _report_dispatch(result: Any) -> None:
+def _report_dispatch(result: Any, period: str = "day") -> None:
     if not isinstance(result, dict):
         _say(f"dispatch answered: {result!r}")
         return
@@ -251,7 +282,8 @@ def _report_dispatch(result: Any) -> None:
     for problem in result.get("problems") or []:
         _say(f"left out: {problem}")
     if result.get("skipped"):
-        _say(f"skipped {result['skipped']} account(s) that are disabled (the dispatch log says)")
+        why = "that are disabled" if period == "day" else f"disabled, or where no {period} starts"
+        _say(f"skipped {result['skipped']} account(s) {why} (the dispatch log says)")
 
 
 def _cmd_invoke(args: argparse.Namespace) -> int:
@@ -263,8 +295,9 @@ def _cmd_invoke(args: argparse.Namespace) -> int:
         clients=clients,
         force=args.force,
         deliver=not args.no_deliver,
+        period=args.period,
     )
-    _report_dispatch(result)
+    _report_dispatch(result, args.period)
     return 0 if isinstance(result, dict) and result.get("queued") else 1
 
 
@@ -276,10 +309,11 @@ def _cmd_backfill(args: argparse.Namespace) -> int:
         account_id=args.account_id,
         force=args.force,
         deliver=not args.archive_only,
+        period=args.period,
     )
     for event in events:  # each result is said before the next event, so a refusal is placed
         _say(f"{event['from']} .. {event['to']}:")
-        _report_dispatch(invoke_dispatch(stack, event, clients=clients))
+        _report_dispatch(invoke_dispatch(stack, event, clients=clients), args.period)
     return 0
 
 
@@ -309,16 +343,28 @@ def add_stack_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--region", help="AWS region (default: AWS_REGION or the profile's)")
 
 
+def _add_period_flag(parser: argparse.ArgumentParser, text: str) -> None:
+    parser.add_argument(
+        "--period", choices=PERIOD_CHOICES, default="day", help=f"{text} (default: day)"
+    )
+
+
 def register(command: Callable[..., argparse.ArgumentParser]) -> None:
     """Add ``invoke``, ``backfill``, ``redrive`` and ``status`` to the ``sla-digest`` parser."""
     run = command(
         "invoke",
-        help="queue one account-day on a deployed stack now",
+        help="queue one account-day (or week, month) on a deployed stack now",
         description="Invokes the stack's dispatch function with a manual event.",
     )
     add_stack_flags(run)
     run.add_argument("--account-id", type=positive_int, required=True)
-    run.add_argument("--date", type=date_arg, help="YYYY-MM-DD (default: yesterday there)")
+    _add_period_flag(run, "what to queue: the day, or the week or month that --date starts")
+    run.add_argument(
+        "--date",
+        type=date_arg,
+        help="YYYY-MM-DD; a week's or month's first day (default: yesterday there, or the "
+        "last week or month that has ended there)",
+    )
     run.add_argument("--force", action="store_true", help="send again even if sent already")
     run.add_argument(
         "--no-deliver", action="store_true", help="archive and summarise only, send nothing"
@@ -327,12 +373,13 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
 
     fill = command(
         "backfill",
-        help="queue a range of days on a deployed stack",
+        help="queue a range of days (or weeks, months) on a deployed stack",
         description="Invokes the dispatch function with backfill events of at most 92 days.",
     )
     add_stack_flags(fill)
     fill.add_argument("--from", dest="first", type=date_arg, required=True, metavar="D1")
     fill.add_argument("--to", dest="last", type=date_arg, required=True, metavar="D2")
+    _add_period_flag(fill, "queue every day, or every week or month that starts from D1 to D2")
     fill.add_argument("--account-id", type=positive_int, help="only this account")
     fill.add_argument(
         "--archive-only", action="store_true", help="archive and summarise, send nothing"

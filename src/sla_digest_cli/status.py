@@ -1,18 +1,22 @@
 """``status``: what the archive and the queues say about each account of a deployed stack.
 
-Per account: the last archived day, the last delivery (its ``delivery.json``), the permanent
-failures on record (``failure.json``, and whether catch-up still holds the day back), and the
-days overdue by the heartbeat's rule; then the depth of the jobs queue and its dead-letter
-queue.
+Per account: the last archived day, the last delivery (its ``delivery.json``), for an account
+with weekly or monthly digests (or reports archived) the last week's and month's report and
+delivery, the permanent failures on record (``failure.json`` of a day, week or month, and
+whether catch-up still holds it back), and what is overdue by the heartbeat's rule; then the
+depth of the jobs queue and its dead-letter queue.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from sla_digest.exceptions import WindowError
+from sla_digest.report.periods import REPORT_PERIODS, Period, digest_name, period_of
 from sla_digest.window import parse_date
 from sla_digest_cli.stack import aws_call, read_stack_config
 
@@ -21,7 +25,8 @@ if TYPE_CHECKING:
 
     from sla_digest.archive.store import Archive
     from sla_digest.config import AccountConfig
-    from sla_digest.jobs.failure import FingerprintOf
+    from sla_digest.jobs.failure import FailureRecord, FailureSite, FingerprintOf
+    from sla_digest.report.periods import PeriodKind
     from sla_digest_cli.stack import OperatorClients, Stack
 
 __all__ = ["AccountStatus", "account_status", "queue_depth", "stack_status"]
@@ -37,11 +42,15 @@ class AccountStatus:
     last_delivery: str | None = None
     failures: list[str] = field(default_factory=list)
     overdue: list[str] = field(default_factory=list)
+    # (label, text) of the weeks' and months' reports, for the accounts that have them
+    reports: list[tuple[str, str]] = field(default_factory=list)
 
     def lines(self) -> Iterator[str]:
         yield f"{self.label}: {self.settings}"
         yield f"  last archived day  {self.last_archived or 'none'}"
         yield f"  last delivery      {self.last_delivery or 'none'}"
+        for label, text in self.reports:
+            yield f"  {label:<17}  {text}"
         if not self.failures:
             yield "  failures           none on record"
         for line in self.failures:
@@ -73,6 +82,7 @@ def account_status(
     day is still held back; ``now`` stands for a schedule tick when finding overdue days.
     """
     from sla_digest.archive.day import DayArchive
+    from sla_digest.archive.report import ReportArchive
     from sla_digest.jobs.dispatch import plan_scheduled
     from sla_digest.jobs.failure import account_secrets, read_failure
     from sla_digest.jobs.run import DELIVERY_MARKER, delivered
@@ -101,22 +111,41 @@ def account_status(
     if deliveries:
         day = DayArchive(archive, account_id, parse_date(deliveries[-1]))
         status.last_delivery = deliveries[-1] + _delivery_note(day.read_marker(DELIVERY_MARKER))
-    for text in _dates(digest_keys, prefix, "failure.json"):
-        record = read_failure(DayArchive(archive, account_id, parse_date(text)))
+    sites: list[FailureSite] = [
+        DayArchive(archive, account_id, parse_date(text))
+        for text in _dates(digest_keys, prefix, "failure.json")
+    ]
+    reports = _reports(archive.list(f"reports/account_id={account_id}/"))
+    for kind in REPORT_PERIODS:
+        found = reports.get(kind, {})
+        if digest_name(kind) not in account.digests and not found:
+            continue
+        built = sorted(start for start, names in found.items() if "summary.json" in names)
+        sent = sorted(start for start, names in found.items() if DELIVERY_MARKER in names)
+        last_built = "none"
+        if built:
+            stored = ReportArchive(archive, account_id, _period(kind, built[-1])).summary() or {}
+            state = "complete" if stored.get("source", {}).get("complete") else "INCOMPLETE"
+            last_built = f"{built[-1]} ({state}; {len(built)} {kind}s archived)"
+        status.reports.append((f"last {kind} report", last_built))
+        last_sent = "none"
+        if sent:
+            marker = ReportArchive(archive, account_id, _period(kind, sent[-1]))
+            last_sent = sent[-1].isoformat() + _delivery_note(marker.read_marker(DELIVERY_MARKER))
+        status.reports.append((f"last {kind} sent", last_sent))
+        sites.extend(
+            ReportArchive(archive, account_id, _period(kind, start))
+            for start, names in sorted(found.items())
+            if "failure.json" in names
+        )
+    for site in sites:
+        record = read_failure(site)
         if record is None:
             continue
         held = fingerprint is not None and record.fingerprint == fingerprint(
             account_secrets(account)
         )
-        state = (
-            "held back until accounts.json or one of the account's secrets changes"
-            if held
-            else "changed since: the next tick queues it again within two days of its send "
-            "time, else run it with sla-digest invoke"
-        )
-        status.failures.append(
-            f"{record.date} {record.error} at {record.recorded_at}: {record.message} ({state})"
-        )
+        status.failures.append(_failure_line(record, held=held))
     if account.enabled:
         from sla_digest.config import Config
 
@@ -124,10 +153,52 @@ def account_status(
             Config(accounts=(account,)),
             now,
             delivered=lambda _id, day: delivered(DayArchive(archive, account_id, day)),
+            period_delivered=lambda _id, period: delivered(
+                ReportArchive(archive, account_id, period)
+            ),
         )
         prefix_label = f"{account.label} "
         status.overdue = [line.removeprefix(prefix_label) for line in plan.overdue]
     return status
+
+
+_REPORT_KEY = re.compile(
+    r"period=(?P<kind>week|month)/start=(?P<start>\d{4}-\d{2}-\d{2})/(?P<name>[a-z._-]+)$"
+)
+
+
+def _reports(keys: Sequence[str]) -> dict[str, dict[date, set[str]]]:
+    """The files of each week's and month's report: ``{kind: {start: {names}}}``."""
+    found: dict[str, dict[date, set[str]]] = {}
+    for key in keys:
+        match = _REPORT_KEY.search(key)
+        if match is None:
+            continue
+        try:
+            start = parse_date(match["start"])
+        except WindowError:
+            continue  # not a calendar date: not a report this version wrote
+        found.setdefault(match["kind"], {}).setdefault(start, set()).add(match["name"])
+    return found
+
+
+def _period(kind: PeriodKind | str, start: date) -> Period:
+    """The week or month that starts on ``start`` (its key names only the start)."""
+    if kind == "week":
+        return Period("week", start, start + timedelta(days=6))
+    return Period("month", start, period_of(start, "month").end)
+
+
+def _failure_line(record: FailureRecord, *, held: bool) -> str:
+    what = record.date if record.period == "day" else f"{record.period} {record.date}"
+    again = "sla-digest invoke" + ("" if record.period == "day" else f" --period {record.period}")
+    state = (
+        "held back until accounts.json or one of the account's secrets changes"
+        if held
+        else "changed since: the next tick queues it again within two days of its send "
+        f"time, else run it with {again}"
+    )
+    return f"{what} {record.error} at {record.recorded_at}: {record.message} ({state})"
 
 
 def _delivery_note(data: bytes | None) -> str:

@@ -1,6 +1,7 @@
 """Jobs: who is due (dispatch) and one account-day run composed from the other subpackages.
 
-``dispatch`` turns a schedule tick, manual run or backfill into :class:`DigestJob` messages;
+``dispatch`` turns a schedule tick, manual run or backfill (parsed by ``dispatch_events``) into
+:class:`DigestJob` messages;
 ``run`` carries one job through fetch → archive → summary → render → deliver with adapters
 passed in (:class:`Ports`, :class:`JobServices`); ``report`` builds a week's or month's report
 from the archived days (:func:`run_account_period`); ``record`` is the digest queue's unit of

@@ -6,7 +6,12 @@ clock has first shown ``D+1`` at ``send_hour:00``; every due day inside the catc
 has not been delivered yet is queued, so a missed run loses nothing. A week or month is due
 when its last day is (so on the first day of the next one, at ``send_hour``), for the accounts
 whose ``digests`` name it. The digest side is idempotent, so queuing a job twice never sends it
-twice.
+twice. A day, week or month that failed permanently is held back while nothing it depends on
+changed, and one not delivered two hours after its send instant is overdue (the heartbeat).
+A manual run or backfill asks for days, or for weeks or months named by their first day.
+
+The events themselves are parsed in :mod:`sla_digest.jobs.dispatch_events`; its names are
+re-exported here for the callers that know dispatch only.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import logging
 import time as _time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sla_digest.exceptions import (
@@ -25,9 +30,17 @@ from sla_digest.exceptions import (
     QueueError,
     WindowError,
 )
+from sla_digest.jobs.dispatch_events import BACKFILL_LIMIT_DAYS, DispatchRequest, parse_event
 from sla_digest.jobs.job import DigestJob
-from sla_digest.report.periods import Period, periods_ending
-from sla_digest.window import parse_date, report_window, utc_text
+from sla_digest.report.periods import (
+    Period,
+    period_of,
+    period_starting_on,
+    period_window,
+    periods_ending,
+    periods_starting,
+)
+from sla_digest.window import report_window, utc_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -36,7 +49,7 @@ if TYPE_CHECKING:
 
     from sla_digest.archive.store import Archive
     from sla_digest.config import AccountConfig, Config
-    from sla_digest.jobs.failure import Fingerprint, FingerprintOf
+    from sla_digest.jobs.failure import FailureSite, Fingerprint, FingerprintOf
 
 __all__ = [
     "BACKFILL_LIMIT_DAYS",
@@ -59,47 +72,23 @@ logger = logging.getLogger(__name__)
 
 CATCH_UP = timedelta(days=2)
 OVERDUE_AFTER = timedelta(hours=2)  # a digest not delivered by send hour + 2 h is overdue
-BACKFILL_LIMIT_DAYS = 92
 _BATCH = 10  # SendMessageBatch takes at most ten entries
 _FIRST_QUARTER_HOUR = time(0, 15)  # a tick before this (UTC) is the day's first
-_SCHEDULE_KEYS = frozenset({"scheduled_time", "execution_id"})
-_MANUAL_KEYS = frozenset({"accounts", "date", "force", "deliver"})
-_BACKFILL_KEYS = frozenset({"accounts", "from", "to", "force", "deliver"})
-_EVENT_HELP = (
-    'expected {"scheduled_time": ...}, {"accounts": [7], "date": "YYYY-MM-DD", "force": false} '
-    'or {"accounts": [7], "from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}'
-)
 
 
 @dataclass(slots=True)
 class Plan:
     """The jobs to queue, and a line for every account-day left out (skipped) or failed.
 
-    ``overdue`` (scheduled runs) names every enabled account-day of the catch-up window that
-    was not delivered by its send instant + :data:`OVERDUE_AFTER`: the heartbeat.
+    ``overdue`` (scheduled runs) names every enabled account-day, week or month of the
+    catch-up window that was not delivered by its send instant + :data:`OVERDUE_AFTER`: the
+    heartbeat.
     """
 
     jobs: list[DigestJob] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     overdue: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class DispatchRequest:
-    """A parsed dispatch event: a schedule tick, or a manual run over ``first``..``last``.
-
-    ``deliver`` false (manual and backfill only) archives and summarises without delivering.
-    """
-
-    kind: Literal["schedule", "manual", "backfill"]
-    scheduled_time: datetime | None = None
-    execution_id: str | None = None
-    accounts: tuple[int, ...] | None = None
-    first: date | None = None
-    last: date | None = None
-    force: bool = False
-    deliver: bool = True
 
 
 # --- when is a day due -----------------------------------------------------------------------
@@ -155,15 +144,18 @@ def plan_scheduled(
     held: Callable[[AccountConfig, date], str | None] | None = None,
     catch_up: timedelta = CATCH_UP,
     period_delivered: Callable[[int, Period], bool] | None = None,
+    period_held: Callable[[AccountConfig, Period], str | None] | None = None,
 ) -> Plan:
     """Jobs for every enabled account-day (and week, month) due at ``scheduled_time`` and not
     delivered.
 
     ``delivered(account_id, day)`` and ``period_delivered(account_id, period)`` say whether a
     digest was already sent (without the latter a due week or month is queued, and the digest
-    side skips it if it went out); ``held(account, day)`` gives the reason a day that failed
-    permanently is held back (nothing it depends on changed since), or ``None``. When one of
-    them fails for an account, that account is reported as an error and the others go on.
+    side skips it if it went out; it is then never listed overdue, as nothing says it is
+    missing); ``held(account, day)`` and ``period_held(account, period)`` give the reason a
+    day, week or month that failed permanently is held back (nothing it depends on changed
+    since), or ``None``. When one of them fails for an account, that account is reported as an
+    error and the others go on.
     """
     if scheduled_time.tzinfo is None:
         raise ValueError("scheduled_time must be timezone-aware")
@@ -180,35 +172,54 @@ def plan_scheduled(
             except ArchiveError as exc:
                 plan.errors.append(f"{account.label} {day}: {exc}")
                 break
-            if done:
-                plan.skipped.append(f"{account.label} {day}: already delivered")
-                continue
-            if reason is not None:
-                plan.skipped.append(f"{account.label} {day}: {reason}")
-            else:
-                plan.jobs.append(DigestJob(account_id=account.account_id, day=day))
-            deadline = send_instant(day, account.timezone, account.send_hour) + OVERDUE_AFTER
-            if deadline <= scheduled_time:
-                plan.overdue.append(
-                    f"{account.label} {day}: not delivered by {utc_text(deadline, name='due')}"
-                )
+            _add_due(plan, account, DigestJob(account.account_id, day), day, done, reason)
+            if not done:
+                _note_overdue(plan, account, day, f"{account.label} {day}", scheduled_time)
         for period in periods_ending(days, account.digests, account.week_start):
             job = DigestJob(account.account_id, period.start, period=period.kind)
             what = f"{account.label} {job.name.split('/', 1)[1]}"
             try:
                 sent = period_delivered is not None and period_delivered(account.account_id, period)
+                reason = None if sent or period_held is None else period_held(account, period)
             except ArchiveError as exc:
                 plan.errors.append(f"{what}: {exc}")
                 continue
-            if sent:
-                plan.skipped.append(f"{what}: already delivered")
-            else:
-                plan.jobs.append(job)
+            _add_due(plan, account, job, what.removeprefix(f"{account.label} "), sent, reason)
+            if period_delivered is not None and not sent:
+                _note_overdue(plan, account, period.end, what, scheduled_time)
     return plan
 
 
+def _add_due(
+    plan: Plan, account: AccountConfig, job: DigestJob, what: object, done: bool, reason: str | None
+) -> None:
+    """Queue a due job, or say why it is left out (delivered already, or held back)."""
+    if done:
+        plan.skipped.append(f"{account.label} {what}: already delivered")
+    elif reason is not None:
+        plan.skipped.append(f"{account.label} {what}: {reason}")
+    else:
+        plan.jobs.append(job)
+
+
+def _note_overdue(
+    plan: Plan, account: AccountConfig, last_day: date, what: str, scheduled_time: datetime
+) -> None:
+    """List an undelivered digest once its send instant is more than OVERDUE_AFTER ago.
+
+    A week or month is due when its last day is, so it shares that day's deadline.
+    """
+    deadline = send_instant(last_day, account.timezone, account.send_hour) + OVERDUE_AFTER
+    if deadline <= scheduled_time:
+        plan.overdue.append(f"{what}: not delivered by {utc_text(deadline, name='due')}")
+
+
 def plan_requested(config: Config, request: DispatchRequest, *, now: datetime) -> Plan:
-    """Jobs for a manual or backfill request; refuses days that have not ended yet."""
+    """Jobs for a manual or backfill request; refuses days (weeks, months) not ended yet.
+
+    A manual week or month names its first day, by each account's ``week_start``; a backfill
+    of weeks or months queues every one whose first day lies in ``first``..``last``.
+    """
     if request.first is None or request.last is None:
         raise ValueError("a manual or backfill request needs first and last days")
     plan = Plan()
@@ -222,136 +233,75 @@ def plan_requested(config: Config, request: DispatchRequest, *, now: datetime) -
                 targets.append(config.account(account_id))
             except ConfigError as exc:
                 plan.errors.append(str(exc))
-    for account in targets:
-        try:
-            report_window(request.last, account.timezone, now=now)
-        except WindowError as exc:
-            raise ConfigError(f"{account.label}: {exc}") from exc
+    wanted = {
+        account.account_id: _requested_periods(
+            account, request, request.first, request.last, now=now
+        )
+        for account in targets
+    }
     for account in targets:
         if not account.enabled:
             plan.skipped.append(f"{account.label}: disabled (set enabled to true to run it)")
             continue
-        day = request.first
-        while day <= request.last:
+        periods = wanted[account.account_id]
+        if not periods:
+            plan.skipped.append(
+                f"{account.label}: no {request.period} starts from {request.first} to "
+                f"{request.last}" + _starts_note(request.period, account)
+            )
+        for period in periods:
             plan.jobs.append(
                 DigestJob(
                     account_id=account.account_id,
-                    day=day,
+                    day=period.start,
                     force=request.force,
                     deliver=request.deliver,
+                    period=period.kind,
                 )
             )
-            day += timedelta(days=1)
     return plan
 
 
-# --- events ----------------------------------------------------------------------------------
+def _requested_periods(
+    account: AccountConfig, request: DispatchRequest, first: date, last: date, *, now: datetime
+) -> list[Period]:
+    """The days, weeks or months of ``first``..``last`` a request asks of ``account``.
 
-
-def parse_event(event: Any) -> DispatchRequest:
-    """A schedule, manual or backfill event, checked strictly; anything else is a ConfigError."""
-    if not isinstance(event, dict):
-        raise ConfigError(f"dispatch event must be a JSON object: {_EVENT_HELP}")
-    keys = set(event)
-    if "scheduled_time" in keys:
-        _refuse_unknown(keys, _SCHEDULE_KEYS)
-        return DispatchRequest(
-            kind="schedule",
-            scheduled_time=_parse_instant(event["scheduled_time"]),
-            execution_id=_optional_text(event.get("execution_id"), "execution_id"),
-        )
-    if "date" in keys:
-        _refuse_unknown(keys, _MANUAL_KEYS)
-        day = _parse_day(event["date"], "date")
-        return DispatchRequest(
-            kind="manual",
-            accounts=_parse_accounts(event),
-            first=day,
-            last=day,
-            force=_parse_flag(event, "force", default=False),
-            deliver=_parse_flag(event, "deliver", default=True),
-        )
-    if "from" in keys or "to" in keys:
-        _refuse_unknown(keys, _BACKFILL_KEYS)
-        if "from" not in keys or "to" not in keys:
-            raise ConfigError('backfill event needs both "from" and "to" (YYYY-MM-DD)')
-        first, last = _parse_day(event["from"], "from"), _parse_day(event["to"], "to")
-        if first > last:
-            raise ConfigError(f"backfill from {first} is after to {last}")
-        days = (last - first).days + 1
-        if days > BACKFILL_LIMIT_DAYS:
-            raise ConfigError(
-                f"backfill of {days} days is too long: send at most {BACKFILL_LIMIT_DAYS} "
-                "days per event"
-            )
-        return DispatchRequest(
-            kind="backfill",
-            accounts=_parse_accounts(event),
-            first=first,
-            last=last,
-            force=_parse_flag(event, "force", default=False),
-            deliver=_parse_flag(event, "deliver", default=True),
-        )
-    raise ConfigError(f"dispatch event is not one of the known forms: {_EVENT_HELP}")
-
-
-def _refuse_unknown(keys: set[str], allowed: frozenset[str]) -> None:
-    unknown = sorted(keys - allowed)
-    if unknown:
-        raise ConfigError(
-            f"dispatch event has unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})"
-        )
-
-
-def _parse_instant(raw: Any) -> datetime:
-    if isinstance(raw, str):
-        try:
-            instant = datetime.fromisoformat(raw)
-        except ValueError:
-            instant = None
-        if instant is not None and instant.tzinfo is not None:
-            return instant.astimezone(UTC)
-    raise ConfigError(
-        f"scheduled_time {raw!r} is not an ISO-8601 instant with a zone, "
-        "such as '2026-11-21T06:00:00Z'"
-    )
-
-
-def _parse_day(raw: Any, key: str) -> date:
-    if not isinstance(raw, str):
-        raise ConfigError(f"{key} {raw!r} is not a date in the form YYYY-MM-DD")
+    ConfigError when the last has not ended yet in the account's zone, or when a manual week
+    or month is not named by its first day.
+    """
+    kind = request.period
     try:
-        return parse_date(raw)
+        if kind == "day":
+            report_window(last, account.timezone, now=now)  # a day says it in its own words
+        if request.kind == "manual" and kind != "day":
+            period = period_starting_on(first, kind, account.week_start)
+            if period is None:
+                start = period_of(first, kind, account.week_start).start
+                raise ConfigError(
+                    f"{first} is not the first day of a {kind} for account "
+                    f"{account.account_id}{_starts_note(kind, account, start)}"
+                )
+            periods = [period]
+        else:
+            periods = periods_starting(kind, first, last, account.week_start)
+        if kind != "day" and periods:
+            period_window(periods[-1], account.timezone, now=now)
     except WindowError as exc:
-        raise ConfigError(f"{key}: {exc}") from exc
-
-
-def _parse_accounts(event: Mapping[str, Any]) -> tuple[int, ...] | None:
-    if "accounts" not in event:
-        return None
-    raw = event["accounts"]
-    if (
-        not isinstance(raw, list)
-        or not raw
-        or not all(isinstance(a, int) and not isinstance(a, bool) and a > 0 for a in raw)
-    ):
+        raise ConfigError(f"{account.label}: {exc}") from exc
+    except OverflowError as exc:  # a week or month running past 9999-12-31
         raise ConfigError(
-            f"accounts {raw!r} must be a non-empty list of account ids (omit it for all accounts)"
-        )
-    return tuple(dict.fromkeys(raw))
+            f"{account.label}: a {kind} from {first} to {last} reaches past the calendar's end"
+        ) from exc
+    return periods
 
 
-def _parse_flag(event: Mapping[str, Any], key: str, *, default: bool) -> bool:
-    value = event.get(key, default)
-    if not isinstance(value, bool):
-        raise ConfigError(f"{key} {value!r} must be true or false")
-    return value
-
-
-def _optional_text(raw: Any, key: str) -> str | None:
-    if raw is None or isinstance(raw, str):
-        return raw
-    raise ConfigError(f"{key} {raw!r} must be a string")
+def _starts_note(kind: str, account: AccountConfig, first: date | None = None) -> str:
+    """`` (weeks start on monday: 2026-11-16)``: when the account's periods start."""
+    rule = {"week": f"weeks start on {account.week_start}", "month": "months start on the 1st"}
+    if kind not in rule:
+        return ""
+    return f" ({rule[kind]}" + (f": {first})" if first is not None else ")")
 
 
 # --- the queue ---------------------------------------------------------------------------------
@@ -477,15 +427,17 @@ def handle_dispatch_event(
         return _no_config_yet(request.scheduled_time, exc)
     if request.scheduled_time is not None:
         store = services.store
+        held, period_held = _held_back(services)
         plan = plan_scheduled(
             config,
             request.scheduled_time,
             delivered=lambda account_id, day: delivered(DayArchive(store, account_id, day)),
-            held=_held_back(services),
+            held=held,
             catch_up=catch_up,
             period_delivered=lambda account_id, period: delivered(
                 ReportArchive(store, account_id, period)
             ),
+            period_held=period_held,
         )
     else:
         plan = plan_requested(config, request, now=services.clock())
@@ -553,18 +505,25 @@ def _no_config_yet(scheduled_time: datetime, exc: ConfigMissing) -> dict[str, An
     }
 
 
-def _held_back(services: DispatchServices) -> Callable[[AccountConfig, date], str | None] | None:
-    """``held`` for :func:`plan_scheduled`: a day's recorded failure, if nothing changed since.
+def _held_back(
+    services: DispatchServices,
+) -> tuple[
+    Callable[[AccountConfig, date], str | None] | None,
+    Callable[[AccountConfig, Period], str | None] | None,
+]:
+    """``held`` and ``period_held`` for :func:`plan_scheduled`: the recorded failure of a day,
+    or of a week's or month's report, if nothing changed since.
 
-    Fingerprints are read once per account and invocation, and only for days that have a
-    failure marker.
+    Fingerprints are read once per account and invocation, and only for what has a failure
+    marker.
     """
     from sla_digest.archive.day import DayArchive
+    from sla_digest.archive.report import ReportArchive
     from sla_digest.jobs.failure import account_secrets, holds_back
 
     fingerprint = services.fingerprint
     if fingerprint is None:
-        return None
+        return None, None
     known: dict[tuple[str, ...], Fingerprint] = {}
 
     def current(names: tuple[str, ...]) -> Fingerprint:
@@ -572,9 +531,8 @@ def _held_back(services: DispatchServices) -> Callable[[AccountConfig, date], st
             known[names] = fingerprint(names)
         return known[names]
 
-    def held(account: AccountConfig, day: date) -> str | None:
-        archive = DayArchive(services.store, account.account_id, day)
-        failure = holds_back(archive, lambda: current(account_secrets(account)))
+    def held(account: AccountConfig, site: FailureSite) -> str | None:
+        failure = holds_back(site, lambda: current(account_secrets(account)))
         if failure is None:
             return None
         return (
@@ -582,7 +540,11 @@ def _held_back(services: DispatchServices) -> Callable[[AccountConfig, date], st
             "held back until accounts.json or one of its secrets changes, or it is run by hand"
         )
 
-    return held
+    store = services.store
+    return (
+        lambda account, day: held(account, DayArchive(store, account.account_id, day)),
+        lambda account, period: held(account, ReportArchive(store, account.account_id, period)),
+    )
 
 
 def _job_name(job: DigestJob) -> str:

@@ -19,6 +19,8 @@ from sla_digest.jobs.run import process_job
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from sla_digest.config import AccountConfig
+    from sla_digest.jobs.failure import FailureSite
     from sla_digest.jobs.job import JobOutcome
     from sla_digest.jobs.run import JobServices
 
@@ -73,9 +75,10 @@ def run_record(
 ) -> dict[str, Any]:
     """Run the job in the record's body; raise again on failure so SQS is told of it.
 
-    A permanent failure of a job is recorded beside the day's digest (``failure.json``), so
-    the schedule's catch-up holds the day back until the config or one of its secrets changes;
-    ``PermanentFailures`` counts it once, not once per SQS attempt. A success clears it.
+    A permanent failure of a job is recorded beside the day's digest, or the week's or month's
+    report (``failure.json``), so the schedule's catch-up holds it back until the config or
+    one of its secrets changes; ``PermanentFailures`` counts it once, not once per SQS
+    attempt. A success clears it.
     """
     telemetry.correlate(record.message_id)
     body = record.body
@@ -99,8 +102,7 @@ def run_record(
             extra={"error": type(exc).__name__, "retryable": retryable},
         )
         new = True
-        if job is not None and job.period == "day" and _records_failure(exc):
-            # A day's failure is recorded beside it for catch-up; weeks and months are not held.
+        if job is not None and _records_failure(exc):
             new = _note_failure(job, exc, services)
         _count_failure(telemetry, permanent=not retryable and new)
         raise
@@ -111,7 +113,7 @@ def run_record(
         raise
     finally:
         telemetry.untag("account_id", "date")
-    _clear_failure(job if job is not None and job.period == "day" else None, services)
+    _clear_failure(job, services)
     for name, value, unit in outcome_metrics(outcome):
         telemetry.count(name, value, unit=unit)
     logger.info("digest job done", extra=outcome.as_dict())
@@ -134,42 +136,66 @@ def _records_failure(exc: SlaDigestError) -> bool:
     return records_failure(exc)
 
 
-def _secret_names(services: JobServices, account_id: int) -> tuple[str, ...]:
-    from sla_digest.jobs.failure import account_secrets
-
+def _account(services: JobServices, account_id: int) -> AccountConfig | None:
     try:
-        return account_secrets(services.load_config().account(account_id))
+        return services.load_config().account(account_id)
     except SlaDigestError:
-        return ()  # the configuration is what failed, or the account is not in it
+        return None  # the configuration is what failed, or the account is not in it
+
+
+def _failure_site(
+    job: DigestJob, services: JobServices, account: AccountConfig | None
+) -> FailureSite | None:
+    """Where the job's failure marker lives: beside the day's digest, or the report of the
+    week or month that starts on the job's date (by the account's ``week_start``).
+
+    ``None`` for a week or month job whose date starts no period of the account (or whose
+    account is not known): catch-up never queues such a job, so there is nothing to hold back.
+    """
+    if job.period == "day":
+        from sla_digest.archive.day import DayArchive
+
+        return DayArchive(services.store, job.account_id, job.day)
+    from sla_digest.archive.report import ReportArchive
+    from sla_digest.report.periods import period_starting_on
+
+    if account is None:
+        return None
+    period = period_starting_on(job.day, job.period, account.week_start)
+    return None if period is None else ReportArchive(services.store, job.account_id, period)
 
 
 def _note_failure(job: DigestJob, exc: SlaDigestError, services: Callable[[], JobServices]) -> bool:
     """Record the job's permanent failure; return whether it is new (and so to be counted).
 
     Recording is best effort: the job has failed already, and a marker that cannot be
-    written leaves the day to be queued again, as before markers existed.
+    written leaves the day (week, month) to be queued again, as before markers existed.
     """
-    from sla_digest.archive.day import DayArchive
-    from sla_digest.jobs.failure import record_failure
+    from sla_digest.jobs.failure import account_secrets, record_failure
 
     try:
         built = services()
         if built.fingerprint is None:
             return True
-        fingerprint = built.fingerprint(_secret_names(built, job.account_id))
-        day = DayArchive(built.store, job.account_id, job.day)
-        new = record_failure(day, exc, fingerprint, now=built.clock())
+        account = _account(built, job.account_id)
+        site = _failure_site(job, built, account)
+        if site is None:
+            return True
+        fingerprint = built.fingerprint(account_secrets(account) if account else ())
+        new = record_failure(site, exc, fingerprint, now=built.clock())
     except SlaDigestError as note:
         logger.warning("the failure could not be recorded in the archive: %s", note)
         return True
     if new:
-        logger.info("failure recorded: catch-up holds the day back until config or secret change")
+        logger.info(
+            "failure recorded: catch-up holds the %s back until config or secret change",
+            job.period,
+        )
     return new
 
 
 def _clear_failure(job: DigestJob | None, services: Callable[[], JobServices]) -> None:
-    """Remove a failure marker the day no longer deserves; a leftover is only cosmetic."""
-    from sla_digest.archive.day import DayArchive
+    """Remove a failure marker the job no longer deserves; a leftover is only cosmetic."""
     from sla_digest.jobs.failure import clear_failure
 
     if job is None:
@@ -178,7 +204,9 @@ def _clear_failure(job: DigestJob | None, services: Callable[[], JobServices]) -
     if built.fingerprint is None:
         return
     try:
-        if clear_failure(DayArchive(built.store, job.account_id, job.day)):
-            logger.info("the day's earlier failure is resolved; its marker was removed")
+        account = None if job.period == "day" else _account(built, job.account_id)
+        site = _failure_site(job, built, account)
+        if site is not None and clear_failure(site):
+            logger.info("the %s's earlier failure is resolved; its marker was removed", job.period)
     except SlaDigestError as exc:
         logger.warning("an earlier failure marker could not be removed: %s", exc)

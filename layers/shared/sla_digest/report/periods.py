@@ -35,8 +35,10 @@ __all__ = [
     "parse_week_start",
     "period_kind",
     "period_of",
+    "period_starting_on",
     "period_window",
     "periods_ending",
+    "periods_starting",
 ]
 
 PeriodKind = Literal["day", "week", "month"]
@@ -148,6 +150,15 @@ def period_of(day: date, kind: PeriodKind, week_start: WeekStart = "monday") -> 
     raise ConfigError(f"unknown period {kind!r}: use day, week or month")
 
 
+def period_starting_on(
+    day: date, kind: PeriodKind, week_start: WeekStart = "monday"
+) -> Period | None:
+    """The period of ``kind`` whose first day is ``day``, or ``None`` when ``day`` starts none
+    (a Wednesday and a week; the 18th and a month)."""
+    period = period_of(day, kind, week_start)
+    return period if period.start == day else None
+
+
 def period_window(
     period: Period,
     timezone_name: str,
@@ -194,3 +205,22 @@ def periods_ending(
                 if period.end == day:
                     ending.append(period)
     return ending
+
+
+def periods_starting(
+    kind: PeriodKind, first: date, last: date, week_start: WeekStart = "monday"
+) -> list[Period]:
+    """Every period of ``kind`` whose first day lies in ``first``..``last``, oldest first
+    (a backfill of weeks or months: each start falls in exactly one range of a split one)."""
+    found: list[Period] = []
+    period = period_of(first, kind, week_start)
+    if period.start < first:
+        if period.end >= last:
+            return []  # ``first`` and ``last`` inside one period: none starts in between
+        period = period_of(period.end + timedelta(days=1), kind, week_start)
+    while period.start <= last:
+        found.append(period)
+        if period.end >= last:
+            break  # the next one starts after ``last`` (and may lie past the calendar's end)
+        period = period_of(period.end + timedelta(days=1), kind, week_start)
+    return found
