@@ -1,6 +1,7 @@
-"""CPU: parse + de-duplicate + summary (+ validation) + render of a day's pages from disk,
-against ``json.loads`` alone on the same pages. The design allows twice the parse time.
-Writing the day's events dataset is measured as what it adds to that pipeline.
+"""CPU: parse + de-duplicate + summary (+ validation) + render + the events dataset of a day's
+pages from disk, against ``json.loads`` alone on the same pages. The design allows 1.5 times
+the parse time. The same pipeline without the dataset, and what the dataset adds, are shown
+for information.
 The pipeline includes the conversations to act on: the rows over target selected, the
 section built (without CSAT or links, which are network work) and ``breaches.csv`` written.
 
@@ -44,8 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Day", "measure", "parse_only", "process_day", "write_pages"]
 
-BOUND = 2.0
-DATASET_BOUND = 20.0  # %: what writing the events dataset may add to a day's CPU
+BOUND = 1.5
 TARGETS = SlaTargets(first_response=1800.0, reply_time=3600.0, conversation_resolved=86400.0)
 TEMPLATES = ROOT / "templates"
 
@@ -153,40 +153,48 @@ def measure(profile: Profile) -> list[Figure]:
         bodies = day.bodies()
     events = sum(len(json.loads(body)["payload"]) for body in bodies)
     megabytes = sum(map(len, bodies)) / 1e6
-    first = _cpu_seconds(lambda: process_day(day, bodies))
+    first = _cpu_seconds(lambda: process_day(day, bodies, dataset=True))
     parse, full, with_dataset = [], [], []
     for _ in range(profile.cpu_repeats):
         parse.append(_cpu_seconds(lambda: parse_only(bodies)))
         full.append(_cpu_seconds(lambda: process_day(day, bodies)))
         with_dataset.append(_cpu_seconds(lambda: process_day(day, bodies, dataset=True)))
-    added = 100 * (min(with_dataset) - min(full)) / min(full)
+    floor, without, whole = min(parse), min(full), min(with_dataset)
     setting = f"{events:,} events in {len(bodies):,} pages ({megabytes:.1f} MB)"
     return [
         Figure(
             key="cpu_parse_seconds",
             label="CPU: json.loads alone",
-            value=min(parse),
+            value=floor,
             unit="s",
             detail=f"{setting}; best of {len(parse)}",
         ),
         Figure(
-            key="cpu_pipeline_seconds",
-            label="CPU: parse + dedupe + summary + render",
-            value=min(full),
+            key="cpu_pipeline_dataset_seconds",
+            label="CPU: parse + dedupe + summary + render + dataset",
+            value=whole,
             unit="s",
-            bound=BOUND * min(parse),
-            detail="with validate_summary; bound 2 × json.loads alone; best of "
-            f"{len(full)}; the first pass in a fresh process took {first:.3f} s "
-            "(it also builds the schema validator and compiles the templates)",
+            bound=BOUND * floor,
+            detail="with validate_summary, the conversations to act on, breaches.csv and the "
+            f"events dataset file; bound 1.5 × json.loads alone; best of {len(with_dataset)}; "
+            f"the first pass in a fresh process took {first:.3f} s (it also builds the schema "
+            "validator and compiles the templates)",
         ),
         Figure(
-            key="cpu_dataset_percent",
-            label="CPU: events dataset added to the day",
-            value=added,
-            unit="%",
-            bound=DATASET_BOUND,
-            detail=f"the same pages with the dataset file written too (rows kept while "
-            f"classifying, gzip NDJSON): {min(with_dataset):.3f} s against {min(full):.3f} s; "
-            f"best of {len(with_dataset)}, interleaved",
+            key="cpu_pipeline_seconds",
+            label="CPU: the same without the dataset",
+            value=without,
+            unit="s",
+            bound=floor,
+            checked=False,
+            detail=f"ratio against json.loads alone; best of {len(full)}, interleaved",
+        ),
+        Figure(
+            key="cpu_dataset_seconds",
+            label="CPU: the events dataset file",
+            value=whole - without,
+            unit="s",
+            detail=f"{100 * (whole - without) / without:.0f} % of the pipeline without it: rows "
+            "kept while classifying, encoded with msgspec, gzipped with ISA-L",
         ),
     ]
