@@ -26,6 +26,7 @@ from . import (
     periods,
     render_table,
     throttle,
+    whole_run,
 )
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ __all__ = ["MEASUREMENTS", "main", "run_all"]
 
 MEASUREMENTS: tuple[tuple[str, Callable[[Profile], list[Figure]]], ...] = (
     ("fetch", fetch.measure),
+    ("whole run", whole_run.measure),
     ("throttled server", throttle.measure),
     ("CPU", cpu.measure),
     ("memory", memory.measure),

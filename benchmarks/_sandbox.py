@@ -3,6 +3,8 @@
 ``SandboxProcess(events=..., latency=...)`` starts ``python -m benchmarks._sandbox`` with the
 options as JSON; the child serves on a free port of 127.0.0.1, prints the base URL, and stops
 when its stdin closes, so it never outlives the benchmark even if the benchmark is killed.
+:meth:`SandboxProcess.stats` asks it for its request counters (a line ``stats`` on its stdin,
+one JSON line back), so a benchmark can count what a run asked of the server.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ class SandboxProcess:
             text=True,
             cwd=ROOT,
         )
-        line = self._first_line(self._process)
+        line = self._next_line(self._process)
         if not line.startswith("http://"):
             self._stop()
             raise BenchmarkError(f"the sandbox process did not start: {self._stderr()}")
@@ -76,9 +78,22 @@ class SandboxProcess:
     ) -> None:
         self._stop()
 
+    def stats(self) -> dict[str, Any]:
+        """The sandbox's request counters so far (``SandboxStats.snapshot`` without times)."""
+        process = self._process
+        if process is None or process.stdin is None:
+            raise BenchmarkError("the sandbox process is not running")
+        process.stdin.write("stats\n")
+        process.stdin.flush()
+        line = self._next_line(process)
+        if not line.startswith("{"):
+            raise BenchmarkError(f"the sandbox process gave no counters: {self._stderr()}")
+        counters: dict[str, Any] = json.loads(line)
+        return counters
+
     @staticmethod
-    def _first_line(process: subprocess.Popen[str]) -> str:
-        """The child's first line, or "" if it exits or stays silent (a thread: no hang)."""
+    def _next_line(process: subprocess.Popen[str]) -> str:
+        """The child's next line, or "" if it exits or stays silent (a thread: no hang)."""
         stdout = process.stdout
         assert stdout is not None
         found: list[str] = []
@@ -112,21 +127,19 @@ class SandboxProcess:
 
 
 def _main(raw: str) -> None:
-    from sla_digest_cli.sandbox.server import serve
+    from sla_digest_cli.sandbox.server import SandboxServer
 
-    options = SandboxOptions(**json.loads(raw))
-    stop = threading.Event()
-
-    def stop_at_end_of_input() -> None:
-        sys.stdin.read()  # the parent closes our stdin when it is done, or when it dies
-        stop.set()
-
-    def ready(base_url: str) -> None:
-        sys.stdout.write(base_url + "\n")
+    with SandboxServer(SandboxOptions(**json.loads(raw))) as server:
+        sys.stdout.write(server.base_url + "\n")
         sys.stdout.flush()
-        threading.Thread(target=stop_at_end_of_input, daemon=True).start()
-
-    serve(options, ready=ready, stop=stop)
+        # Each line "stats" is answered with the counters; the end of input (the parent is
+        # done, or died) stops the server.
+        for line in sys.stdin:
+            if line.strip() == "stats":
+                counters = server.stats.snapshot()
+                del counters["request_times"]
+                sys.stdout.write(json.dumps(counters) + "\n")
+                sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 The sandbox runs in its own process, so its copy of the day is not counted. The measured child
 runs ``run_account_day`` as the CLI does (fetch → archive to a temporary folder → summary →
 render → the digest into an outbox folder) and reports ``ru_maxrss``: the whole process, the
-interpreter and every import included. The digest function has 256 MB; the design allows 200.
+interpreter and every import included. The digest function has 256 MB; the design allows 150.
 
 On Linux a child's ``ru_maxrss`` starts at its parent's size (fork copies the parent, and exec
 keeps the high-water mark), so the child is started through a small relay interpreter: the
@@ -27,7 +27,7 @@ from ._sandbox import SandboxProcess
 
 __all__ = ["measure", "run_child"]
 
-BOUND_MB = 200.0
+BOUND_MB = 150.0
 TEMPLATES = ROOT / "templates"
 _RELAY = "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:], check=False).returncode)"
 _MODULES = (

@@ -41,6 +41,7 @@ __all__ = [
     "clean_text",
     "format_duration",
     "neutralise",
+    "prepare_renderer",
     "render_digest",
 ]
 
@@ -204,6 +205,26 @@ def _renderer(templates_dir: Path) -> _Renderer:
         load_remote_stylesheets=False, keep_at_rules=True, minify_css=True
     )
     return _Renderer(environment=environment, inline=inliner.inline)
+
+
+def prepare_renderer(templates_dir: Path) -> None:
+    """Load Jinja2, the CSS inliner and the digest's templates before :func:`render_digest`
+    needs them: a run does it on a thread while its fetch waits on Chatwoot.
+
+    A missing folder or a broken template is left for :func:`render_digest` to report, at the
+    point of the run where it always has.
+    """
+    import jinja2
+
+    templates_dir = Path(templates_dir).resolve()
+    if not templates_dir.is_dir():
+        return
+    environment = _renderer(templates_dir).environment
+    for name in (HTML_TEMPLATE, TEXT_TEMPLATE):
+        try:
+            environment.get_template(name)  # compiled once, kept by the environment
+        except jinja2.TemplateError:
+            return
 
 
 def _render(renderer: _Renderer, name: str, view: Mapping[str, Any], where: Path) -> str:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from jsonschema.protocols import Validator
 
-__all__ = ["summary_problems", "summary_schema", "validate_summary"]
+__all__ = ["prepare_validator", "summary_problems", "summary_schema", "validate_summary"]
 
 _SCHEMA_RESOURCE = "schemas/summary.schema.json"
 _MAX_MESSAGE = 200
@@ -44,6 +44,12 @@ def _validator() -> Validator:
     Draft202012Validator.check_schema(schema)
     validator: Validator = Draft202012Validator(schema)
     return validator
+
+
+def prepare_validator() -> None:
+    """Import jsonschema and build the validator before a summary is checked (a run does it on
+    a thread while its fetch waits on Chatwoot)."""
+    _validator()
 
 
 def _short(message: str) -> str:
