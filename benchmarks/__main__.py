@@ -32,7 +32,7 @@ from . import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-__all__ = ["MEASUREMENTS", "main", "run_all"]
+__all__ = ["MEASUREMENTS", "dataset_share", "main", "run_all"]
 
 MEASUREMENTS: tuple[tuple[str, Callable[[Profile], list[Figure]]], ...] = (
     ("fetch", fetch.measure),
@@ -56,7 +56,29 @@ def run_all(profile: Profile, *, say: Callable[[str], None] | None = None) -> li
         figures += measure(profile)
         if say is not None:
             say(f"  {name}: {time.monotonic() - started:.0f} s")
-    return figures
+    return figures + dataset_share(figures)
+
+
+DATASET_SHARE_BOUND = 20.0  # %: what writing the events dataset may add to a day's CPU
+
+
+def dataset_share(figures: list[Figure]) -> list[Figure]:
+    """The events dataset's CPU as a share of a whole day's run (the CPU and memory rows)."""
+    found = {figure.key: figure.value for figure in figures}
+    dataset, day = found.get("cpu_dataset_seconds"), found.get("day_run_cpu_seconds")
+    if dataset is None or not day:
+        return []
+    return [
+        Figure(
+            key="dataset_share_percent",
+            label="CPU: events dataset share of a day's run",
+            value=100 * dataset / day,
+            unit="%",
+            bound=DATASET_SHARE_BOUND,
+            detail=f"the dataset file's CPU ({dataset:.3f} s, CPU rows) against the whole run "
+            f"of a 100,000-event day ({day:.1f} s, memory row)",
+        )
+    ]
 
 
 def machine() -> str:

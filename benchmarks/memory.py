@@ -87,6 +87,14 @@ def measure(profile: Profile) -> list[Figure]:
                 f"{child['wall_seconds']:.1f} s wall, {child['cpu_seconds']:.1f} s CPU"
             ),
         ),
+        Figure(
+            key="day_run_cpu_seconds",
+            label="CPU of that day's whole run",
+            value=child["cpu_seconds"],
+            unit="s",
+            detail="process CPU of run_account_day above: fetch, archive, events dataset, "
+            "summary, render, outbox",
+        ),
     ]
 
 

@@ -35,6 +35,8 @@ ROWS = (
     "CPU: the same without the dataset",
     "CPU: the events dataset file",
     "peak RSS of a day through the pipeline",
+    "CPU of that day's whole run",
+    "CPU: events dataset share of a day's run",
     "weekly: json.loads alone",
     "weekly: report from the archive",
     "weekly: peak RSS of the report",
@@ -88,3 +90,16 @@ def test_a_speed_up_passes_from_above_and_a_reference_figure_never_fails() -> No
     reference = Figure(key="r", label="ref", value=9.0, unit="s", bound=1.0, checked=False)
     # THEN the first passes and the second is for information only
     assert (speed_up.result, reference.result) == ("PASS", "info")
+
+
+def test_the_dataset_share_is_its_cpu_over_the_whole_day_run() -> None:
+    # GIVEN a dataset file costing 0.25 s and a day's whole run 5 s of CPU
+    figures = [
+        Figure(key="cpu_dataset_seconds", label="d", value=0.25, unit="s"),
+        Figure(key="day_run_cpu_seconds", label="r", value=5.0, unit="s"),
+    ]
+    # WHEN the share is derived
+    (share,) = runner.dataset_share(figures)
+    # THEN it is 5 % of the run, held to 20 %; without either figure there is no row
+    assert (share.value, share.bound, share.passed) == (5.0, 20.0, True)
+    assert runner.dataset_share(figures[:1]) == []
