@@ -50,6 +50,7 @@ __all__ = [
     "check_day",
     "find_days",
     "rebuild_summary",
+    "summary_mismatches",
     "targets_from_summary",
     "verify_day",
 ]
@@ -130,11 +131,17 @@ def verify_day(day: DayArchive) -> list[str]:
         return exc.problems
     except (KeyError, TypeError, ValueError) as exc:
         return [f"summary.json is not a valid summary ({exc})"]
-    mismatches = [f"summary mismatch: {change}" for change in _diff(stored, rebuilt.to_dict())]
+    mismatches = summary_mismatches(stored, rebuilt.to_dict())
     dataset = check_dataset(
         day, manifest=manifest, events=read.events if read else None, missing_ok=True
     )
     return [*mismatches, *dataset]
+
+
+def summary_mismatches(stored: Any, rebuilt: Any) -> list[str]:
+    """One line per field where a stored summary and the one re-derived from raw pages differ;
+    days and reports (``verify_report``) are judged by the same rule."""
+    return [f"summary mismatch: {change}" for change in _diff(stored, rebuilt)]
 
 
 def _diff(stored: Any, rebuilt: Any, path: str = "") -> list[str]:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sla_digest.archive.period import PeriodDays
 from sla_digest.archive.report import ReportArchive
 from sla_digest.archive.store import open_archive
-from sla_digest.archive.verify import _diff, targets_from_summary
+from sla_digest.archive.verify import summary_mismatches, targets_from_summary
 from sla_digest.exceptions import ArchiveError, VerificationError
 from sla_digest.report.periods import Period, period_of
 
@@ -123,4 +123,4 @@ def verify_report(report: ReportArchive) -> list[str]:
         return exc.problems
     except (KeyError, TypeError, ValueError) as exc:
         return [f"summary.json is not a valid report summary ({exc})"]
-    return [f"summary mismatch: {change}" for change in _diff(stored, rebuilt.to_dict())]
+    return summary_mismatches(stored, rebuilt.to_dict())
