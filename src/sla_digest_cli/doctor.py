@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     import requests
 
-    from sla_digest.config import AccountConfig, Config
+    from sla_digest.config import AccountConfig, ChannelConfig, Config
 
 __all__ = [
     "MIN_VERSION",
@@ -95,6 +95,7 @@ class Target:
     sla_policy: str | None = None
     token_secret: str | None = None
     recipients: tuple[str, ...] = ()
+    channels: tuple[ChannelConfig, ...] = ()
 
     @classmethod
     def of(cls, account: AccountConfig) -> Target:
@@ -106,6 +107,7 @@ class Target:
             sla_policy=account.sla_policy,
             token_secret=account.token_secret,
             recipients=tuple(account.recipients),
+            channels=tuple(account.channels),
         )
 
 
@@ -429,6 +431,7 @@ def run_doctor(
         report.heading(target.label)
         if aws is not None and target.token_secret is not None:
             token = aws.token(target.token_secret)
+            aws.check_channels(target.account_id, target.channels)
         else:
             if target.token_secret is not None:
                 report.note(

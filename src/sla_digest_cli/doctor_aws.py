@@ -2,9 +2,10 @@
 
 The stack's resources are in place, ``accounts.json`` is in its bucket (and is the file being
 checked), each account's token secret is readable by you, holds a token and lies under the
-prefix the digest function may read, the sender is a verified SES identity, and whether the
-SES account is still in the sandbox (where every recipient must be verified too). Secret
-values are read to check the Chatwoot token and never printed.
+prefix the digest function may read, so do its Slack, Teams and webhook channels' secrets
+(each holding a URL the channel may post to, and a webhook its signing key), the sender is a
+verified SES identity, and whether the SES account is still in the sandbox (where every
+recipient must be verified too). Secret values are read to check them and never printed.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Sequence
 
+    from sla_digest.config import ChannelConfig
     from sla_digest_cli.doctor import Report, Target
     from sla_digest_cli.stack import OperatorClients, Stack
 
@@ -123,17 +125,21 @@ class AwsDoctor:
             )
         return data
 
-    def token(self, secret_name: str) -> str | None:
-        """The account's token from its secret (checked, never printed); ``None`` if unusable."""
-        from sla_digest.aws import AwsClients, read_token
-
+    def _readable_by_function(self, secret_name: str, what: str) -> None:
+        """Fail when ``secret_name`` lies outside the prefix the digest function may read."""
         prefix = self.stack.parameters.get("TokenSecretPrefix", "sla-digest/")
         name = secret_name.split(":secret:", 1)[-1]
         if not name.startswith(prefix):
             self.report.failed(
-                f"token_secret {secret_name!r} is outside the stack's TokenSecretPrefix "
+                f"{what} {secret_name!r} is outside the stack's TokenSecretPrefix "
                 f"{prefix!r}: the digest function may not read it; rename the secret"
             )
+
+    def token(self, secret_name: str) -> str | None:
+        """The account's token from its secret (checked, never printed); ``None`` if unusable."""
+        from sla_digest.aws import AwsClients, read_token
+
+        self._readable_by_function(secret_name, "token_secret")
         try:
             token = read_token(
                 secret_name,
@@ -145,6 +151,40 @@ class AwsDoctor:
             return None
         self.report.passed(f"token_secret {secret_name!r} is readable and holds a token")
         return token
+
+    def check_channels(self, account_id: int, channels: Sequence[ChannelConfig]) -> None:
+        """The secrets of each Slack, Teams and webhook channel, read as a delivery reads them."""
+        for channel in channels:
+            if channel.type == "email":
+                continue
+            what = f"the {channel.type} channel of account {account_id}"
+            self._channel_secret(what, channel.url_secret, field="url", holds="URL")
+            if channel.type == "webhook":
+                self._channel_secret(
+                    what, channel.signing_secret, field="signing_secret", holds="signing key"
+                )
+
+    def _channel_secret(self, what: str, name: str | None, *, field: str, holds: str) -> None:
+        from sla_digest.aws import AwsClients, read_channel_secret
+        from sla_digest.delivery.configured import secret_field
+        from sla_digest.delivery.http import check_hook_url
+
+        if not name:
+            self.report.failed(f"{what} names no {field} secret: add it to accounts.json")
+            return
+        self._readable_by_function(name, f"{field}_secret" if field == "url" else field)
+        try:
+            text = read_channel_secret(
+                name, clients=AwsClients(secretsmanager=self.clients.secretsmanager)
+            )
+            value = secret_field(text, name=name, field=field, what=holds)
+            if field == "url":
+                check_hook_url(value, what=what, where=f"secret {name!r}")
+        except SlaDigestError as exc:
+            self.report.failed(str(exc))
+            return
+        kind = "a URL it may post to" if field == "url" else "a signing key"
+        self.report.passed(f"{what}: secret {name!r} is readable and holds {kind}")
 
     def _verified(self, identity: str) -> bool | None:
         """Whether ``identity`` is verified for sending; ``None`` when SES does not know it."""

@@ -362,3 +362,85 @@ def test_every_resource_doctor_expects_is_declared_in_the_template() -> None:
     declared |= {f"DispatchFunction{name}" for name in events}
 
     assert set(EXPECTED_RESOURCES) <= declared
+
+
+CHANNELS = [
+    {"type": "email", "recipients": [RECIPIENT]},
+    {"type": "slack", "url_secret": "sla-digest/acme/slack"},
+    {"type": "webhook", "url_secret": "sla-digest/acme/hook", "signing_secret": "hooks/acme-key"},
+]
+HOOK = "https://hooks.slack.example/services/T000/B000/abcdefghijkl"
+
+
+def with_channels(
+    stack: Aws, front: ChatwootFront, channels: list[Any], secrets: dict[str, str]
+) -> None:
+    """The bucket's accounts.json with these channels, the secrets named, a sound stack."""
+    for name, value in secrets.items():
+        stack.secrets.create_secret(Name=name, SecretString=value)
+    config = accounts_json(front, channels=channels)
+    stack.s3.put_object(Bucket=BUCKET, Key="config/accounts.json", Body=config)
+    stack.stack()
+    stack.ses()
+
+
+def test_channel_secrets_are_read_and_their_form_checked_never_printed(
+    deployed: tuple[Aws, ChatwootFront], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a Slack channel whose secret holds its URL as JSON, and a webhook whose URL
+    # secret holds a plain-http address and whose signing key lies outside the prefix
+    with_channels(
+        *deployed,
+        CHANNELS,
+        {
+            "sla-digest/acme/slack": f'{{"url": "{HOOK}"}}',
+            "sla-digest/acme/hook": "http://hooks.acme.example/digest",
+            "hooks/acme-key": "k3y-never-printed",
+        },
+    )
+
+    # WHEN doctor checks the deployment
+    code, lines, printed = run(capsys, tmp_path, None)
+
+    # THEN the Slack secret passes, the webhook's URL and key location fail with what to fix,
+    # and neither the URLs nor the key appear anywhere
+    assert code == 1
+    assert (
+        "the slack channel of account 7: secret 'sla-digest/acme/slack' is readable and holds "
+        "a URL it may post to"
+    ) in marked(lines, "✔")
+    assert marked(lines, "✖") == [
+        "the webhook channel of account 7: the URL in secret 'sla-digest/acme/hook' must use "
+        "https (plain http only to localhost)",
+        "signing_secret 'hooks/acme-key' is outside the stack's TokenSecretPrefix "
+        "'sla-digest/': the digest function may not read it; rename the secret",
+    ]
+    assert (
+        "the webhook channel of account 7: secret 'hooks/acme-key' is readable and holds "
+        "a signing key"
+    ) in marked(lines, "✔")
+    for secret in (HOOK, "hooks.acme.example", "k3y-never-printed"):
+        assert secret not in printed
+
+
+def test_a_channel_secret_that_is_missing_or_empty_is_named(
+    deployed: tuple[Aws, ChatwootFront], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a Slack channel whose secret does not exist and a Teams one whose secret is blank
+    channels = [
+        {"type": "slack", "url_secret": "sla-digest/acme/slack"},
+        {"type": "teams", "url_secret": "sla-digest/acme/teams"},
+    ]
+    with_channels(*deployed, channels, {"sla-digest/acme/teams": " "})
+
+    # WHEN doctor checks the deployment
+    code, lines, _ = run(capsys, tmp_path, None)
+
+    # THEN each channel's problem is one line naming its secret
+    assert code == 1
+    failed = marked(lines, "✖")
+    assert len(failed) == 2
+    assert failed[0].startswith("secret 'sla-digest/acme/slack' cannot be read (")
+    assert failed[1] == (
+        'secret \'sla-digest/acme/teams\' holds no URL: store the URL itself or {"url": "..."}'
+    )
