@@ -314,6 +314,31 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_ERROR if report_cmd.verify_reports(args) or failed else 0
 
 
+def _first_difference(archived: tuple[str, str], rendered: tuple[str, str]) -> str:
+    """Where two digests first differ, so a person can tell a changed figure from a changed
+    layout (a day archived by an earlier release was rendered by its templates)."""
+    for name, old, new in zip(("digest.html", "digest.txt"), archived, rendered, strict=True):
+        old_lines, new_lines = old.splitlines(), new.splitlines()
+        for number, (was, now) in enumerate(zip(old_lines, new_lines, strict=False), start=1):
+            if was != now:
+                return (
+                    f"     first difference: {name} line {number}: archived {_clip(was)!r}, "
+                    f"re-rendered {_clip(now)!r} (figures are checked by verify; a layout change "
+                    "means the day was rendered by another release's templates)"
+                )
+        if len(old_lines) != len(new_lines):
+            return (
+                f"     first difference: {name} has {len(old_lines)} lines archived, "
+                f"{len(new_lines)} re-rendered"
+            )
+    return "     the digests differ only in line endings"
+
+
+def _clip(line: str, width: int = 60) -> str:
+    line = line.strip()
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
 def _cmd_render(args: argparse.Namespace) -> int:
     from sla_digest.archive.verify import find_days
     from sla_digest.report.render import render_digest
@@ -344,6 +369,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
             f"{'is identical to' if same else 'differs from'} the archived one"
         )
         if not same:
+            _say(_first_difference(archived, (digest.html, digest.text)))
             return EXIT_ERROR
         if args.out is None:
             return 0  # compared in memory; no folder was asked for, so nothing is written

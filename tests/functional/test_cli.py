@@ -200,9 +200,10 @@ def test_render_check_without_out_compares_in_memory_and_writes_nothing(
 def test_render_check_fails_on_a_changed_digest_and_writes_nothing(
     cli_sandbox, tmp_path, capsys, monkeypatch
 ):
-    # GIVEN an archived day whose digest.txt was edited afterwards
+    # GIVEN an archived day whose digest.txt was edited afterwards (a copy of the original kept)
     out = tmp_path / "day"
     assert run_flags(cli_sandbox, out) == 0
+    original = (out / "digest.txt").read_text(encoding="utf-8").splitlines()[0].strip()
     (out / "digest.txt").write_text("edited\n", encoding="utf-8")
     cwd = tmp_path / "cwd"
     cwd.mkdir()
@@ -210,10 +211,15 @@ def test_render_check_fails_on_a_changed_digest_and_writes_nothing(
     capsys.readouterr()
     # WHEN the digest is re-rendered with --check
     code = main(["render", str(out), "--check"])
-    # THEN the check fails, naming the day, and writes nothing
+    # THEN the check fails, naming the day and the first line that differs (the HTML is
+    # unchanged, so it is digest.txt's first line), and writes nothing
     assert code == 1
+    shown = original if len(original) <= 60 else original[:59] + "…"  # clipped to 60
     assert capsys.readouterr().out.splitlines() == [
-        f"FAIL {out}: re-rendered digest differs from the archived one"
+        f"FAIL {out}: re-rendered digest differs from the archived one",
+        f"     first difference: digest.txt line 1: archived 'edited', re-rendered {shown!r}"
+        " (figures are checked by verify; a layout change means the day was rendered by "
+        "another release's templates)",
     ]
     assert list(cwd.iterdir()) == []
 
