@@ -23,7 +23,7 @@ from sla_digest.chatwoot.client import ChatwootClient
 from sla_digest.chatwoot.events import classify_rows
 from sla_digest.config import SlaTargets
 from sla_digest.delivery.channel import Receipt
-from sla_digest.exceptions import VerificationError, WindowError
+from sla_digest.exceptions import TimeLimitTooShort, VerificationError, WindowError, is_retryable
 from sla_digest.jobs.job import DayRequest
 from sla_digest.jobs.report import ReportPorts, ReportRequest, run_account_period
 from sla_digest.jobs.run import Ports, run_account_day
@@ -32,7 +32,7 @@ from sla_digest_cli.sandbox.server import SandboxOptions, SandboxServer
 from tests.unit.test_summary import assert_matches, ref_block, ref_named
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from sla_digest.delivery.channel import Delivery, Message
 
@@ -319,3 +319,54 @@ def test_the_report_is_archived_under_the_contracts_keys(
     assert stored["window"] == {"since": window.since, "until": window.until}
     assert window.until - window.since == 7 * 24 * 3600
     assert (timedelta(seconds=window.until - window.since)).days == 7
+
+
+def clock_with(milliseconds: int, asked: list[int]) -> Callable[[], int]:
+    """An invocation's remaining time, fixed, noting each time it is asked."""
+
+    def remaining_ms() -> int:
+        asked.append(milliseconds)
+        return milliseconds
+
+    return remaining_ms
+
+
+def test_a_report_that_cannot_finish_in_the_time_left_stops_after_one_day_and_names_the_fix(
+    server: RecordingSandbox, tmp_path: Path
+) -> None:
+    # GIVEN the whole week archived, and an invocation with 20 s left: less than the 30 s
+    # the summary, the digest and delivery are allowed, whatever the pace of reading
+    store = LocalArchive(tmp_path)
+    archive_days(server, store, WEEK.dates())
+    asked: list[int] = []
+    # WHEN the week's report is built
+    with pytest.raises(TimeLimitTooShort) as caught:
+        run_account_period(request(), ports(store, None, remaining_ms=clock_with(20_000, asked)))
+    # THEN it stopped after reading the first day (the pace is unknown before), saying how
+    # long it would need, what to change and how to run it again, on one line
+    message = str(caught.value)
+    assert len(asked) == 1
+    assert message.startswith("account 7 week 2026-11-16: its 7 archived days need about ")
+    assert "(1 read in " in message
+    assert "DigestMemorySize" in message
+    assert "sla-digest invoke --period" in message
+    assert "\n" not in message
+    # AND it is a permanent failure (a retry would take as long), and nothing was written
+    assert not is_retryable(caught.value)
+    assert ReportArchive(store, 7, WEEK).summary() is None
+
+
+def test_a_report_with_time_to_spare_asks_the_clock_once_per_day_after_the_first(
+    server: RecordingSandbox, tmp_path: Path
+) -> None:
+    # GIVEN the whole week archived and an invocation with 15 minutes left
+    store = LocalArchive(tmp_path)
+    archive_days(server, store, WEEK.dates())
+    asked: list[int] = []
+    # WHEN the week's report is built
+    result = run_account_period(
+        request(), ports(store, None, remaining_ms=clock_with(900_000, asked))
+    )
+    # THEN it was built, the time checked before each of the 6 days after the first
+    assert result.summary.source.complete is True
+    assert len(asked) == 6

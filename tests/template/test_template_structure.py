@@ -202,6 +202,20 @@ def test_the_visibility_timeout_is_at_least_six_times_the_digest_timeout(
     assert visibility >= 6 * timeout
 
 
+def test_the_digest_memory_is_a_parameter_and_dispatch_keeps_the_global_size(
+    template: dict[str, Any],
+) -> None:
+    # Reports of large accounts need more CPU than a day; Lambda gives CPU with memory.
+    parameter = template["Parameters"]["DigestMemorySize"]
+    assert (parameter["Type"], parameter["Default"]) == ("Number", 256)
+    assert parameter["MinValue"] == 256
+    assert resource(template, "DigestFunction")["Properties"]["MemorySize"] == {
+        "Ref": "DigestMemorySize"
+    }
+    assert "MemorySize" not in resource(template, "DispatchFunction")["Properties"]
+    assert template["Globals"]["Function"]["MemorySize"] == 256
+
+
 def test_the_digest_trigger_reports_partial_batch_failures_with_bounded_concurrency(
     template: dict[str, Any],
 ) -> None:

@@ -24,6 +24,7 @@ neither counts as retryable, so nothing is dropped on a guess::
     │   ├── ResponseError            well-formed HTTP that breaks the API's promised shape
     │   ├── VerificationError        archived data disagrees with its manifest or summary
     │   ├── RenderError              the digest templates cannot be found or rendered
+    │   ├── TimeLimitTooShort        a report cannot be read within the function's time limit
     │   └── DeliveryRejected         the channel refused the digest itself   (DeliveryError)
     ├── ChatwootError                base of the Chatwoot errors above; ``status`` if any
     ├── ArchiveError                 reading or writing the archive failed (retryable)
@@ -54,6 +55,7 @@ __all__ = [
     "RetryBudgetExhausted",
     "RetryableError",
     "SlaDigestError",
+    "TimeLimitTooShort",
     "VerificationError",
     "WindowError",
     "is_retryable",
@@ -128,6 +130,11 @@ class VerificationError(ArchiveError, PermanentError):
 
 class RenderError(PermanentError):
     """Raised when the digest templates cannot be found or rendered."""
+
+
+class TimeLimitTooShort(PermanentError):
+    """Raised when a week's or month's report would not finish within the invocation's time:
+    every attempt would end the same way until the function gets more memory (CPU) or time."""
 
 
 class DeliveryError(SlaDigestError):

@@ -23,7 +23,13 @@ from sla_digest.archive.day import DayArchive
 from sla_digest.archive.report import ReportArchive
 from sla_digest.config import SLA_METRICS, SlaTargets, targets_with_policy
 from sla_digest.delivery.channel import Delivery, Message
-from sla_digest.exceptions import ArchiveError, ChatwootError, ConfigError, WindowError
+from sla_digest.exceptions import (
+    ArchiveError,
+    ChatwootError,
+    ConfigError,
+    TimeLimitTooShort,
+    WindowError,
+)
 from sla_digest.jobs.job import DayRequest, JobOutcome, delivery_status
 from sla_digest.jobs.run import Ports, deliver, delivered, run_account_day
 from sla_digest.report.periods import Period, period_of, period_window
@@ -54,6 +60,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+_FINISH_SECONDS = 30.0  # the summary over the period, rendering, archiving and delivery
 
 
 def _utc_now() -> datetime:
@@ -177,7 +184,9 @@ def run_account_period(
     latest = _latest_summary(days, sorted(manifests, reverse=True))
     targets = _targets(request, context, latest)
     gathered = PeriodRows(period, targets, _working_hours(context))
-    for day in sorted(manifests):
+    started, ordered = time.monotonic(), sorted(manifests)
+    for done, day in enumerate(ordered):
+        _check_time(ports.remaining_ms, label, done, len(ordered), time.monotonic() - started)
         read = days.read(day, manifests[day])
         gathered.add_day(
             day,
@@ -235,6 +244,28 @@ def run_account_period(
         fetched=tuple(day for day in fetched if day in manifests),
         missing=tuple(sorted(missing)),
     )
+
+
+def _check_time(
+    remaining_ms: Callable[[], int] | None, label: str, done: int, days: int, elapsed: float
+) -> None:
+    """Stop a report that cannot finish in the invocation's time, before Lambda kills it.
+
+    After each day read, the days left are estimated at the pace so far, plus a margin for the
+    summary, the digest and delivery. Reading archived days is pure CPU and S3 reads, so a
+    retry would take as long: the error is permanent and names the fix.
+    """
+    if remaining_ms is None or done == 0:
+        return
+    left = remaining_ms() / 1000
+    needed = elapsed / done * (days - done) + _FINISH_SECONDS
+    if left < needed:
+        raise TimeLimitTooShort(
+            f"{label}: its {days} archived days need about {needed:.0f} s more and "
+            f"{left:.0f} s are left ({done} read in {elapsed:.0f} s): give the digest function "
+            "more memory (parameter DigestMemorySize: CPU grows with it), then run the report "
+            "by hand (sla-digest invoke --period)"
+        )
 
 
 def _fetch_missing(
