@@ -1,13 +1,20 @@
-"""An HTTP endpoint that accepts every PUT with 200 and an ETag: a stand-in S3 for timing the
-client side of ``PutObject`` (signing, checksums, HTTP) without S3 or moto's own CPU in the
+"""An HTTP endpoint that accepts every PUT with 200 and an ETag, and answers every GET with
+one 8 KB page and its SHA-256 checksum: a stand-in S3 for timing the client side of
+``PutObject`` and ``GetObject`` (signing, checksums, HTTP) without S3 or moto's own CPU in the
 measured process. ``python -m benchmarks._sink`` prints its port and stops when stdin closes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import threading
+from base64 import b64encode
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+PAGE = b'{"payload": [], "meta": {"count": 0}}'.ljust(8_200, b" ")
+"""What every GET returns: the size of an archived page of 25 rows."""
+PAGE_SHA256 = b64encode(hashlib.sha256(PAGE).digest()).decode()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -19,6 +26,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("ETag", '"0"')
         self.send_header("Content-Length", "0")
         self.end_headers()
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("ETag", '"0"')
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(PAGE)))
+        self.send_header("x-amz-checksum-sha256", PAGE_SHA256)
+        self.end_headers()
+        self.wfile.write(PAGE)
 
     def log_message(self, format: str, *args: object) -> None:
         """Quiet: thousands of requests are expected."""

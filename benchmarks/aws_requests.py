@@ -28,7 +28,7 @@ from ._sandbox import SandboxProcess
 if TYPE_CHECKING:
     pass
 
-__all__ = ["count_requests", "measure", "put_cpu_seconds"]
+__all__ = ["count_requests", "measure", "s3_client_cpu_seconds"]
 
 REGION = "us-east-1"
 BUCKET = "sla-digest-benchmark"
@@ -104,10 +104,13 @@ def count_requests(profile: Profile) -> tuple[Counter[str], int]:
     return counts, outcome.pages
 
 
-def put_cpu_seconds(body: bytes, puts: int) -> float:
-    """Client CPU seconds of one ``PutObject`` of ``body``, averaged over ``puts`` calls."""
+def s3_client_cpu_seconds(body: bytes, calls: int) -> tuple[float, float]:
+    """Client CPU seconds of one ``PutObject`` of ``body`` and of one read back through the
+    archive (``GetObject`` with its checksum checked), each averaged over ``calls`` calls."""
     import boto3
     from botocore.config import Config
+
+    from sla_digest.archive import S3Archive
 
     sink = subprocess.Popen(
         [sys.executable, "-m", "benchmarks._sink"],
@@ -129,18 +132,27 @@ def put_cpu_seconds(body: bytes, puts: int) -> float:
         )
         checksum = b64encode(hashlib.sha256(body).digest()).decode()
         metadata = {"sha256": checksum, "rows": "25", "params": '{"page":1}'}
+        keys = [
+            f"raw/account_id=7/date=2026-11-20/page-{number:05d}.json" for number in range(calls)
+        ]
         started = time.process_time()
-        for number in range(puts):
+        for key in keys:
             s3.put_object(
                 Bucket=BUCKET,
-                Key=f"raw/account_id=7/date=2026-11-20/page-{number:05d}.json",
+                Key=key,
                 Body=body,
                 ContentType="application/json",
                 Metadata=metadata,
                 ChecksumAlgorithm="SHA256",
                 ChecksumSHA256=checksum,
             )
-        return (time.process_time() - started) / puts
+        put = (time.process_time() - started) / calls
+        archive = S3Archive(BUCKET, s3=s3)
+        started = time.process_time()
+        for key in keys:
+            archive.get(key)
+        get = (time.process_time() - started) / calls
+        return put, get
     finally:
         if sink.stdin is not None:
             sink.stdin.close()
@@ -156,7 +168,7 @@ def measure(profile: Profile) -> list[Figure]:
         f"{name} {number}" for name, number in sorted(counts.items()) if name != "s3:PutObject"
     )
     page = json.dumps({"payload": [], "meta": {"count": 0}}).encode().ljust(8_200, b" ")
-    cpu = put_cpu_seconds(page, max(20, min(400, pages)))
+    put, get = s3_client_cpu_seconds(page, max(20, min(400, pages)))
     return [
         Figure(
             key="aws_requests_per_day",
@@ -168,8 +180,16 @@ def measure(profile: Profile) -> list[Figure]:
         Figure(
             key="s3_put_cpu_ms",
             label="S3 PutObject client CPU per page",
-            value=1000 * cpu,
+            value=1000 * put,
             unit="ms",
             detail="boto3 against a local endpoint that accepts every PUT (8 KB body)",
+        ),
+        Figure(
+            key="s3_get_cpu_ms",
+            label="S3 GetObject client CPU per page",
+            value=1000 * get,
+            unit="ms",
+            detail="the archive reading a page back (boto3, checksum checked) from the same "
+            "endpoint: what a report or a resumed run pays per page besides its own work",
         ),
     ]

@@ -51,6 +51,7 @@ ROWS = (
     "client CPU per page (request, parse, classify)",
     "AWS requests of one digest job",
     "S3 PutObject client CPU per page",
+    "S3 GetObject client CPU per page",
 )
 
 
