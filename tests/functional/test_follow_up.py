@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import json
+import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,7 +47,13 @@ class Day:
 
 
 def run_day(
-    server: SandboxServer, folder: Path, *, budget: int = 100, size: int = 10, **client: Any
+    server: SandboxServer,
+    folder: Path,
+    *,
+    budget: int = 100,
+    size: int = 10,
+    remaining_ms: Callable[[], int] | None = None,
+    **client: Any,
 ) -> Day:
     options = server.options
     request = DayRequest(
@@ -60,7 +68,13 @@ def run_day(
     )
     archive = DayArchive(LocalArchive(folder), options.account_id, options.day, flat=True)
     with ChatwootClient(server.base_url, options.admin_token, **client) as chatwoot:
-        ports = Ports(client=chatwoot, archive=archive, templates_dir=TEMPLATES, clock=lambda: NOW)
+        ports = Ports(
+            client=chatwoot,
+            archive=archive,
+            templates_dir=TEMPLATES,
+            clock=lambda: NOW,
+            remaining_ms=remaining_ms,
+        )
         result = run_account_day(request, ports)
     summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
     return Day(result, summary, archive)
@@ -134,6 +148,45 @@ def test_a_small_budget_is_never_exceeded_and_the_digest_says_so(
         if row["display_id"] is not None:
             assert table.display_of(row["conversation_ref"]) == row["display_id"]
     assert "the budget of 5 requests was spent" in day.result.digest.text
+
+
+def test_no_link_is_searched_when_the_run_has_no_time_left_for_it(
+    sandbox: SandboxServer, tmp_path
+) -> None:
+    # GIVEN an invocation with exactly the 30 s margin left once the pages are in
+    # WHEN the day is run
+    day = run_day(sandbox, tmp_path / "day", remaining_ms=lambda: 30_000)
+    # THEN it finished, without a single link request, and the digest says why
+    assert day.result.summary.source.complete is True
+    assert sandbox.follow_up.requests["conversation_events"] == 0
+    assert "the run had no time left for links" in day.result.digest.text
+
+
+class LinkTime:
+    """A clock on which every look at the time by the link search's threads takes a second."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        if threading.current_thread().name.startswith("chatwoot-links"):
+            self.offset += 1.0
+        return time.monotonic() + self.offset
+
+
+def test_the_link_search_stops_when_its_time_is_up_and_the_run_goes_on(
+    sandbox: SandboxServer, tmp_path
+) -> None:
+    # GIVEN 6 s for links beyond the run's 30 s margin, on a clock where each of the search's
+    # looks at the time takes a second
+    # WHEN the day is run
+    day = run_day(sandbox, tmp_path / "day", remaining_ms=lambda: 36_000, clock=LinkTime())
+    # THEN the search stopped well within its budget of 100, the run still finished with the
+    # links it found, and the digest says why the search ended
+    asked = sandbox.follow_up.requests["conversation_events"]
+    assert 0 < asked < 12
+    assert day.result.summary.source.complete is True
+    assert "the run's time for links ran out" in day.result.digest.text
 
 
 @pytest.mark.parametrize(

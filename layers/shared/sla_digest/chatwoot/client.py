@@ -197,15 +197,21 @@ class ChatwootClient:
         budget: int,
         known: LinkMap | None = None,
         hints: Iterable[int] = (),
+        seconds: float | None = None,
     ) -> LinkSearch:
         """Display ids (the app's conversation numbers) of internal conversation ids.
 
         The one way to turn a reporting event's ``conversation_id`` into a link: searches the
         per-conversation endpoint in priority order, at most ``budget`` requests (retries and
-        throttled ones included), starting from what ``known`` already holds; ``hints`` are
-        display ids known to exist. What is not found stays without a display id.
+        throttled ones included) and, with ``seconds``, for at most that long, starting from
+        what ``known`` already holds; ``hints`` are display ids known to exist. What is not
+        found stays without a display id.
         """
-        run = CappedRun(budget, **self._transport.run_options(account_id))
+        options = self._transport.run_options(account_id)
+        if seconds is not None:
+            limit = options["max_seconds"]
+            options["max_seconds"] = seconds if limit is None else min(limit, seconds)
+        run = CappedRun(budget, **options)
         return resolve_display_ids(
             self._transport, run, account_id, conversations, known=known, hints=hints
         )

@@ -24,7 +24,7 @@ from sla_digest.chatwoot.limits import RunState, Stopped
 from sla_digest.chatwoot.links import Answer, LinkMap, Probed, SearchStopped, search_display_ids
 from sla_digest.chatwoot.listing import get_optional
 from sla_digest.chatwoot.records import BadBody, is_int
-from sla_digest.exceptions import AuthenticationError, ChatwootError
+from sla_digest.exceptions import AuthenticationError, ChatwootError, DeadlineExceeded
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -135,6 +135,8 @@ class _Chatwoot:
             )
         except Stopped as exc:
             raise SearchStopped(f"the budget of {self._run.cap} requests was spent") from exc
+        except DeadlineExceeded as exc:
+            raise SearchStopped("the run's time for links ran out") from exc
         except AuthenticationError as exc:
             raise SearchStopped(
                 f"Chatwoot refused the per-conversation reporting events (HTTP 401): {exc}"

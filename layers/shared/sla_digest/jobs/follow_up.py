@@ -34,7 +34,7 @@ from sla_digest.report.breaches import (
 from sla_digest.report.measure import measure
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from sla_digest.archive.day import DayArchive
     from sla_digest.chatwoot.client import AccountContext, ChatwootClient
@@ -180,8 +180,13 @@ def gather_follow_up(
     context: AccountContext,
     *,
     known: LinkMap | None = None,
+    seconds_left: Callable[[], float] | None = None,
 ) -> FollowUpStep:
-    """Read CSAT and missed SLAs, select the rows over target and find their links."""
+    """Read CSAT and missed SLAs, select the rows over target and find their links.
+
+    ``seconds_left()`` is the time the run may still spend here: the link search, which is
+    best effort, stops when it is up and leaves the rest without links.
+    """
     account = request.account_id
     hours = {i: box.working_hours_enabled for i, box in context.inboxes.items()}
     # CSAT and missed SLAs are read on two threads while this one measures the day: one
@@ -193,13 +198,19 @@ def gather_follow_up(
         breaches = select_breaches(events, targets, hours, over=scopes.over)
         csat, sla = _read(reading_csat.result()), _read(reading_sla.result())
     wanted = link_priority(breaches, request.breach_list_size)
-    if wanted and request.link_request_budget > 0:
+    seconds = None if seconds_left is None else seconds_left()
+    stopped: str | None
+    if wanted and request.link_request_budget > 0 and seconds is not None and seconds <= 0:
+        links, spent = known if known is not None else LinkMap(), 0
+        stopped = "the run had no time left for links"
+    elif wanted and request.link_request_budget > 0:
         search = client.resolve_display_ids(
             account,
             wanted,
             budget=request.link_request_budget,
             known=known,
             hints=_hints(csat, sla),
+            seconds=seconds,
         )
         links, spent, stopped = search.links, search.requests, search.stopped
     else:

@@ -230,8 +230,19 @@ def _run_day(
         label=f"account {request.account_id}",
         fallback=request.fallback_targets,
     )
+    remaining_ms = ports.remaining_ms
     follow_up = gather_follow_up(
-        ports.client, request, window, fetch.events, targets, context, known=known_links
+        ports.client,
+        request,
+        window,
+        fetch.events,
+        targets,
+        context,
+        known=known_links,
+        # The link search keeps the margin the fetch keeps, for the rest of the run.
+        seconds_left=None
+        if remaining_ms is None
+        else lambda: (remaining_ms() - _DEADLINE_MARGIN_MS) / 1000,
     )
     bodies = {**context.raw, **follow_up.resources()}
     archive.prune_resources(bodies)
