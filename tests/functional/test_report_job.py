@@ -370,3 +370,46 @@ def test_a_report_with_time_to_spare_asks_the_clock_once_per_day_after_the_first
     # THEN it was built, the time checked before each of the 6 days after the first
     assert result.summary.source.complete is True
     assert len(asked) == 6
+
+
+class CountingArchive(LocalArchive):
+    """A folder archive that counts how often each key is read."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.reads: dict[str, int] = {}
+
+    def get(self, key: str) -> bytes:
+        self.reads[key] = self.reads.get(key, 0) + 1
+        return super().get(key)
+
+
+def test_a_report_reads_each_archived_object_of_its_days_once(
+    server: RecordingSandbox, tmp_path: Path
+) -> None:
+    # GIVEN the whole week archived
+    archive_days(server, LocalArchive(tmp_path), WEEK.dates())
+    store = CountingArchive(tmp_path)
+    # WHEN the week's report is built
+    run_account_period(request(), ports(store, None))
+    # THEN every page and every resource of its days (inboxes, CSAT, links, ...) was read once
+    raw = {key: count for key, count in store.reads.items() if key.startswith("raw/")}
+    resources = [key for key in raw if "/page-" not in key and not key.endswith("manifest.json")]
+    assert len(resources) >= 7 * 3  # at least inboxes, agents and SLA policies per day
+    assert {key: count for key, count in raw.items() if count != 1} == {}
+
+
+def test_a_day_whose_archived_resource_was_changed_is_refused(
+    server: RecordingSandbox, tmp_path: Path
+) -> None:
+    # GIVEN the whole week archived, and Wednesday's inboxes edited afterwards
+    store = LocalArchive(tmp_path)
+    archive_days(server, store, WEEK.dates())
+    inboxes = tmp_path / "raw" / "account_id=7" / "date=2026-11-18" / "inboxes.json"
+    inboxes.write_bytes(inboxes.read_bytes().replace(b'"name"', b'"name" ', 1))
+    # WHEN the week's report is built
+    with pytest.raises(VerificationError) as caught:
+        run_account_period(request(), ports(store, None))
+    # THEN Wednesday is refused by name and nothing is written
+    assert "account 7 2026-11-18 fails verification" in str(caught.value)
+    assert ReportArchive(store, 7, WEEK).summary() is None

@@ -95,13 +95,20 @@ class PeriodDays:
         return merged_context(found)
 
     def read(self, day: date, manifest: Mapping[str, Any]) -> ArchivedDay:
-        """The day's events from its pages, each checked against the manifest as it is read."""
+        """The day's events from its pages, each checked against the manifest as it is read.
+
+        Call :meth:`context` first: it reads and checks the days' resources, which this does
+        not read again.
+        """
         read = ArchivedEvents.for_manifest(manifest, details=False)
         if read is None:
             raise self._refused(day, ["its manifest has no usable window"])
         if read.window.day != day:
             raise self._refused(day, [f"its manifest is for {read.window.day}"])
-        problems = check_day(self.archives[day], manifest=manifest, on_page=read.add)
+        # The resources were read and checked with the context (:meth:`context`).
+        problems = check_day(
+            self.archives[day], manifest=manifest, on_page=read.add, resources=False
+        )
         if read.unreadable:
             problems.append(f"archived page {read.unreadable[0]} is not a Chatwoot page")
         if problems:

@@ -169,13 +169,16 @@ def check_day(
     *,
     manifest: Mapping[str, Any] | None = None,
     on_page: Callable[[int, bytes], None] | None = None,
+    resources: bool = True,
 ) -> list[str]:
     """Every way the archived raw data of ``day`` disagrees with its manifest; [] when none.
 
     Each problem is its own line naming the object, so a person can see what to fix. A caller
     that has read the manifest passes it. ``on_page`` gets each page whose bytes match the
     manifest, in the manifest's order, so ``verify`` re-derives the summary from the bytes
-    this check has just read instead of reading every page a second time.
+    this check has just read instead of reading every page a second time. ``resources=False``
+    does not read the resources (they must still be there), for a caller that has read and
+    checked them already (:meth:`DayArchive.resources` checks each against its sha256).
     """
     archive = day.archive
     if manifest is None:
@@ -198,17 +201,17 @@ def check_day(
         pages = manifest_pages(manifest)
     except ArchiveError as exc:
         return [*problems, f"{archive.uri(day.manifest_key)}: {exc}"]
-    resources = manifest.get("resources") or {}
-    if not isinstance(resources, dict):
+    listed = manifest.get("resources") or {}
+    if not isinstance(listed, dict):
         problems.append(f"{archive.uri(day.manifest_key)}: 'resources' is not an object")
-        resources = {}
+        listed = {}
 
     stored = set(archive.list(day.raw_prefix))
     # (label, key, manifest entry, page number or None for a resource)
     expected: list[tuple[str, str, Any, int | None]] = [
         (f"page {item['page']}", day.page_key(item["page"]), item, item["page"]) for item in pages
     ]
-    for name, item in sorted(resources.items()):
+    for name, item in sorted(listed.items()):
         try:
             key = day.resource_key(name)
         except ValueError:
@@ -216,7 +219,10 @@ def check_day(
             continue
         expected.append((f"resource {name!r}", key, item, None))
 
-    present = [entry for entry in expected if entry[1] in stored]
+    # Every listed object must be there; without ``resources`` only the pages are read.
+    present = [
+        entry for entry in expected if entry[1] in stored and (resources or entry[3] is not None)
+    ]
     for label, key, _, _ in expected:
         if key not in stored:
             problems.append(f"{label} is listed in the manifest but missing: {archive.uri(key)}")
