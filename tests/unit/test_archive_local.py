@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 from pathlib import Path
 
@@ -172,3 +173,26 @@ def test_open_archive_refuses_other_url_schemes() -> None:
     # GIVEN / WHEN / THEN a URL that is neither s3:// nor a path is a configuration error
     with pytest.raises(ConfigError, match="neither a folder nor an s3://"):
         open_archive("gs://bucket/prefix")
+
+
+def _plain_names(key: str) -> bool:
+    """The rule, spelt out: a relative path whose every part is a name, not '', '.' or '..'."""
+    return bool(key) and all(part not in ("", ".", "..") for part in key.split("/"))
+
+
+@pytest.mark.parametrize(
+    "parts", list(itertools.product(["a", ".", "/", "..", "b.c", "..."], repeat=4))
+)
+def test_every_key_is_accepted_exactly_when_its_parts_are_plain_names(
+    tmp_path: Path, parts: tuple[str, ...]
+) -> None:
+    # GIVEN a key made of names, dots and slashes in every order (4 pieces of 6)
+    key = "".join(parts)
+    archive = LocalArchive(tmp_path)
+    # WHEN it is written THEN it is refused exactly when a part is empty, "." or ".."
+    if _plain_names(key):
+        archive.put(key, b"x")
+        assert archive.get(key) == b"x"
+    else:
+        with pytest.raises(ArchiveError, match="not a relative path of plain names"):
+            archive.put(key, b"x")
