@@ -196,3 +196,22 @@ def test_every_key_is_accepted_exactly_when_its_parts_are_plain_names(
     else:
         with pytest.raises(ArchiveError, match="not a relative path of plain names"):
             archive.put(key, b"x")
+
+
+@pytest.mark.parametrize("size", [0, 1, 8_200, 65_536, 200_001])
+def test_objects_of_any_size_read_back_byte_for_byte(tmp_path: Path, size: int) -> None:
+    # GIVEN an object of that size (empty, a page, exactly one read, several reads)
+    archive = LocalArchive(tmp_path)
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    archive.put("raw/object.bin", data)
+    # WHEN it is read back THEN it is the same bytes
+    assert archive.get("raw/object.bin") == data
+
+
+def test_reading_a_folder_as_an_object_is_one_clear_error(tmp_path: Path) -> None:
+    # GIVEN a key that names a folder
+    archive = LocalArchive(tmp_path)
+    archive.put("raw/page.json", b"{}")
+    # WHEN / THEN reading it is an ArchiveError naming the path
+    with pytest.raises(ArchiveError, match=r"cannot read .*raw"):
+        archive.get("raw")
