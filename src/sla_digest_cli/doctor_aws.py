@@ -158,13 +158,22 @@ class AwsDoctor:
             if channel.type == "email":
                 continue
             what = f"the {channel.type} channel of account {account_id}"
-            self._channel_secret(what, channel.url_secret, field="url", holds="URL")
+            self._channel_secret(
+                what, channel.url_secret, key="url_secret", field="url", holds="URL"
+            )
             if channel.type == "webhook":
                 self._channel_secret(
-                    what, channel.signing_secret, field="signing_secret", holds="signing key"
+                    what,
+                    channel.signing_secret,
+                    key="signing_secret",
+                    field="signing_secret",
+                    holds="signing key",
                 )
 
-    def _channel_secret(self, what: str, name: str | None, *, field: str, holds: str) -> None:
+    def _channel_secret(
+        self, what: str, name: str | None, *, key: str, field: str, holds: str
+    ) -> None:
+        """``key`` names the secret in accounts.json, ``field`` its value in a JSON secret."""
         from sla_digest.aws import AwsClients, read_channel_secret
         from sla_digest.delivery.configured import secret_field
         from sla_digest.delivery.http import check_hook_url
@@ -172,7 +181,7 @@ class AwsDoctor:
         if not name:
             self.report.failed(f"{what} names no {field} secret: add it to accounts.json")
             return
-        self._readable_by_function(name, f"{field}_secret" if field == "url" else field)
+        self._readable_by_function(name, key)
         try:
             text = read_channel_secret(
                 name, clients=AwsClients(secretsmanager=self.clients.secretsmanager)

@@ -177,14 +177,15 @@ def plan_scheduled(
                 _note_overdue(plan, account, day, f"{account.label} {day}", scheduled_time)
         for period in periods_ending(days, account.digests, account.week_start):
             job = DigestJob(account.account_id, period.start, period=period.kind)
-            what = f"{account.label} {job.name.split('/', 1)[1]}"
+            name = job.name.split("/", 1)[1]  # week/2026-11-16
+            what = f"{account.label} {name}"
             try:
                 sent = period_delivered is not None and period_delivered(account.account_id, period)
                 reason = None if sent or period_held is None else period_held(account, period)
             except ArchiveError as exc:
                 plan.errors.append(f"{what}: {exc}")
                 continue
-            _add_due(plan, account, job, what.removeprefix(f"{account.label} "), sent, reason)
+            _add_due(plan, account, job, name, sent, reason)
             if period_delivered is not None and not sent:
                 _note_overdue(plan, account, period.end, what, scheduled_time)
     return plan

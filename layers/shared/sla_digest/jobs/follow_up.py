@@ -199,11 +199,12 @@ def gather_follow_up(
         csat, sla = _read(reading_csat.result()), _read(reading_sla.result())
     wanted = link_priority(breaches, request.breach_list_size)
     seconds = None if seconds_left is None else seconds_left()
-    stopped: str | None
-    if wanted and request.link_request_budget > 0 and seconds is not None and seconds <= 0:
-        links, spent = known if known is not None else LinkMap(), 0
+    stopped: str | None = None
+    if wanted and request.link_request_budget <= 0:
+        stopped = "the request budget for links is 0"
+    elif wanted and seconds is not None and seconds <= 0:
         stopped = "the run had no time left for links"
-    elif wanted and request.link_request_budget > 0:
+    if wanted and stopped is None:
         search = client.resolve_display_ids(
             account,
             wanted,
@@ -215,7 +216,6 @@ def gather_follow_up(
         links, spent, stopped = search.links, search.requests, search.stopped
     else:
         links, spent = known if known is not None else LinkMap(), 0
-        stopped = "the request budget for links is 0" if wanted else None
     logger.info(
         "account %d %s: %s; CSAT %s, SLA misses %s; %d link requests of %d",
         account,
