@@ -24,6 +24,7 @@ from sla_digest_cli.demo import fake_aws_environment
 
 from . import ROOT, BenchmarkError, Figure, Profile
 from ._sandbox import SandboxProcess
+from ._sink import PAGE
 
 if TYPE_CHECKING:
     pass
@@ -167,8 +168,7 @@ def measure(profile: Profile) -> list[Figure]:
     others = ", ".join(
         f"{name} {number}" for name, number in sorted(counts.items()) if name != "s3:PutObject"
     )
-    page = json.dumps({"payload": [], "meta": {"count": 0}}).encode().ljust(8_200, b" ")
-    put, get = s3_client_cpu_seconds(page, max(20, min(400, pages)))
+    put, get = s3_client_cpu_seconds(PAGE, max(20, min(400, pages)))
     return [
         Figure(
             key="aws_requests_per_day",
