@@ -9,6 +9,7 @@ of a few seconds per row, :data:`TINY` only exercises the code paths (the test s
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ __all__ = [
     "BenchmarkError",
     "Figure",
     "Profile",
+    "child_environment",
     "child_output",
     "render_table",
 ]
@@ -32,6 +34,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 class BenchmarkError(Exception):
     """A measurement could not be taken (the run failed or fetched an incomplete day)."""
+
+
+def child_environment(**extra: str) -> dict[str, str]:
+    """This process's environment for a measured child, plus ``extra``: bytecode may be
+    written (a child times imports of cached bytecode, as a deployed package has it)."""
+    environment = {
+        name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"
+    }
+    return environment | extra
 
 
 def child_output(

@@ -13,7 +13,6 @@ benchmark process, which may hold a day of pages by then, cannot inflate the fig
 from __future__ import annotations
 
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from . import ROOT, BenchmarkError, Figure, Profile, child_output
+from . import ROOT, BenchmarkError, Figure, Profile, child_environment, child_output
 from ._sandbox import SandboxProcess
 
 __all__ = ["measure", "run_child"]
@@ -47,10 +46,7 @@ def run_child(base_url: str, token: str, out: Path, cache: str) -> dict[str, flo
     Bytecode comes from ``cache`` (compiled by a first, unmeasured import), as a deployed
     package has it: compiling from source would add its own transient memory to the peak.
     """
-    environment = {
-        name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"
-    }
-    environment["PYTHONPYCACHEPREFIX"] = cache
+    environment = child_environment(PYTHONPYCACHEPREFIX=cache)
     warm_up = [sys.executable, "-c", f"import {', '.join(_MODULES)}"]
     subprocess.run(warm_up, cwd=ROOT, env=environment, timeout=300, check=True)
     child = [sys.executable, "-m", "benchmarks.memory", base_url, token, str(out)]

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
 import tempfile
@@ -37,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from . import ROOT, BenchmarkError, Figure, Profile
+from . import ROOT, BenchmarkError, Figure, Profile, child_environment
 from ._sandbox import SandboxProcess
 
 if TYPE_CHECKING:
@@ -110,14 +109,6 @@ def _command() -> list[str]:
     return [sys.executable, "-c", _ENTRY_POINT]
 
 
-def _environment(token: str) -> dict[str, str]:
-    environment = {
-        name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"
-    }
-    environment["CHATWOOT_API_TOKEN"] = token
-    return environment
-
-
 def _steps(lines: list[tuple[float, str]], total: float) -> dict[str, float]:
     """Seconds of each step, from when its closing line arrived (a step without one is 0)."""
     steps: dict[str, float] = {}
@@ -155,7 +146,7 @@ def timed_run(sandbox: SandboxProcess, base_url: str) -> Run:
             stderr=subprocess.PIPE,
             text=True,
             cwd=ROOT,
-            env=_environment(sandbox.token),
+            env=child_environment(CHATWOOT_API_TOKEN=sandbox.token),
         )
         assert process.stderr is not None
         with process:
@@ -185,7 +176,7 @@ def _version_seconds(repeats: int) -> float:
         subprocess.run(
             [*_command(), "--version"],
             cwd=ROOT,
-            env=_environment(""),
+            env=child_environment(CHATWOOT_API_TOKEN=""),
             capture_output=True,
             timeout=120,
             check=True,
