@@ -10,13 +10,11 @@ depth of the jobs queue and its dead-letter queue.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sla_digest.exceptions import WindowError
-from sla_digest.report.periods import REPORT_PERIODS, Period, digest_name, period_of
+from sla_digest.report.periods import REPORT_PERIODS, Period, digest_name
 from sla_digest.window import parse_date
 from sla_digest_cli.stack import aws_call, read_stack_config
 
@@ -26,7 +24,6 @@ if TYPE_CHECKING:
     from sla_digest.archive.store import Archive
     from sla_digest.config import AccountConfig
     from sla_digest.jobs.failure import FailureRecord, FailureSite, FingerprintOf
-    from sla_digest.report.periods import PeriodKind
     from sla_digest_cli.stack import OperatorClients, Stack
 
 __all__ = ["AccountStatus", "account_status", "queue_depth", "stack_status"]
@@ -120,22 +117,24 @@ def account_status(
         found = reports.get(kind, {})
         if digest_name(kind) not in account.digests and not found:
             continue
-        built = sorted(start for start, names in found.items() if "summary.json" in names)
-        sent = sorted(start for start, names in found.items() if DELIVERY_MARKER in names)
+        built = sorted(period for period, names in found.items() if "summary.json" in names)
+        sent = sorted(period for period, names in found.items() if DELIVERY_MARKER in names)
         last_built = "none"
         if built:
-            stored = ReportArchive(archive, account_id, _period(kind, built[-1])).summary() or {}
+            stored = ReportArchive(archive, account_id, built[-1]).summary() or {}
             state = "complete" if stored.get("source", {}).get("complete") else "INCOMPLETE"
-            last_built = f"{built[-1]} ({state}; {len(built)} {kind}s archived)"
+            last_built = f"{built[-1].start} ({state}; {len(built)} {kind}s archived)"
         status.reports.append((f"last {kind} report", last_built))
         last_sent = "none"
         if sent:
-            marker = ReportArchive(archive, account_id, _period(kind, sent[-1]))
-            last_sent = sent[-1].isoformat() + _delivery_note(marker.read_marker(DELIVERY_MARKER))
+            marker = ReportArchive(archive, account_id, sent[-1])
+            last_sent = sent[-1].start.isoformat() + _delivery_note(
+                marker.read_marker(DELIVERY_MARKER)
+            )
         status.reports.append((f"last {kind} sent", last_sent))
         sites.extend(
-            ReportArchive(archive, account_id, _period(kind, start))
-            for start, names in sorted(found.items())
+            ReportArchive(archive, account_id, period)
+            for period, names in sorted(found.items())
             if "failure.json" in names
         )
     for site in sites:
@@ -162,31 +161,17 @@ def account_status(
     return status
 
 
-_REPORT_KEY = re.compile(
-    r"period=(?P<kind>week|month)/start=(?P<start>\d{4}-\d{2}-\d{2})/(?P<name>[a-z._-]+)$"
-)
+def _reports(keys: Sequence[str]) -> dict[str, dict[Period, set[str]]]:
+    """The files of each week's and month's report: ``{kind: {period: {names}}}``."""
+    from sla_digest.archive.report import parse_report_key
 
-
-def _reports(keys: Sequence[str]) -> dict[str, dict[date, set[str]]]:
-    """The files of each week's and month's report: ``{kind: {start: {names}}}``."""
-    found: dict[str, dict[date, set[str]]] = {}
+    found: dict[str, dict[Period, set[str]]] = {}
     for key in keys:
-        match = _REPORT_KEY.search(key)
-        if match is None:
-            continue
-        try:
-            start = parse_date(match["start"])
-        except WindowError:
-            continue  # not a calendar date: not a report this version wrote
-        found.setdefault(match["kind"], {}).setdefault(start, set()).add(match["name"])
+        report = parse_report_key(key)
+        if report is not None:
+            period = report.period
+            found.setdefault(period.kind, {}).setdefault(period, set()).add(report.name)
     return found
-
-
-def _period(kind: PeriodKind | str, start: date) -> Period:
-    """The week or month that starts on ``start`` (its key names only the start)."""
-    if kind == "week":
-        return Period("week", start, start + timedelta(days=6))
-    return Period("month", start, period_of(start, "month").end)
 
 
 def _failure_line(record: FailureRecord, *, held: bool) -> str:

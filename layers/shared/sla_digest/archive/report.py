@@ -14,21 +14,54 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sla_digest.exceptions import ArchiveError
+from sla_digest.report.periods import Period, period_of
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from sla_digest.archive.store import Archive
-    from sla_digest.report.periods import Period
 
-__all__ = ["REPORT_FILES", "ReportArchive", "report_prefix"]
+__all__ = ["REPORT_FILES", "ReportArchive", "ReportKey", "parse_report_key", "report_prefix"]
 
 REPORT_FILES = ("summary.json", "digest.html", "digest.txt", "digest.csv")
 _JSON = "application/json"
 _MARKER_NAME = re.compile(r"^[a-z][a-z0-9_-]*\.json$")
+_KEY = re.compile(
+    r"^reports/account_id=(?P<account>\d+)/period=(?P<kind>week|month)/"
+    r"start=(?P<start>\d{4}-\d{2}-\d{2})/(?P<name>[a-z._-]+)$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportKey:
+    """What a key under ``reports/`` names: an account's week or month, and one of its files."""
+
+    account_id: int
+    period: Period
+    name: str
+
+
+def parse_report_key(key: str) -> ReportKey | None:
+    """The report file ``key`` (relative to the archive's root) names; ``None`` for any other
+    key, or one whose start is not a calendar date. The key names only the period's start:
+    a week ends six days later, a month with its calendar month."""
+    match = _KEY.match(key)
+    if match is None:
+        return None
+    try:
+        start = date.fromisoformat(match["start"])
+    except ValueError:
+        return None
+    if match["kind"] == "week":
+        period = Period("week", start, start + timedelta(days=6))
+    else:
+        period = Period("month", start, period_of(start, "month").end)
+    return ReportKey(int(match["account"]), period, match["name"])
 
 
 def report_prefix(account_id: int, period: Period, prefix: str = "") -> str:

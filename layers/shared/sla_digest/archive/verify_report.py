@@ -8,16 +8,14 @@ time, the days that were missing), so any difference is a difference in the data
 
 from __future__ import annotations
 
-import re
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from sla_digest.archive.period import PeriodDays
-from sla_digest.archive.report import ReportArchive
+from sla_digest.archive.report import ReportArchive, parse_report_key
 from sla_digest.archive.store import open_archive
 from sla_digest.archive.verify import summary_mismatches, targets_from_summary
 from sla_digest.exceptions import ArchiveError, VerificationError
-from sla_digest.report.periods import Period, period_of
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -26,10 +24,6 @@ if TYPE_CHECKING:
 
 __all__ = ["find_reports", "rebuild_report", "verify_report"]
 
-_KEY = re.compile(
-    r"^reports/account_id=(\d+)/period=(week|month)/start=(\d{4}-\d{2}-\d{2})/summary\.json$"
-)
-
 
 def find_reports(
     location: str, *, account_id: int | None = None, day: date | None = None
@@ -37,20 +31,16 @@ def find_reports(
     """Every archived report at an archive root, filtered by account and a day it covers."""
     store, prefix = open_archive(location)
     for key in store.list(f"{prefix}reports/"):
-        match = _KEY.match(key[len(prefix) :])
-        if match is None:
+        found = parse_report_key(key[len(prefix) :])
+        if found is None or found.name != "summary.json":
             continue
-        key_account, kind, start = int(match[1]), match[2], date.fromisoformat(match[3])
-        if account_id is not None and key_account != account_id:
+        if account_id is not None and found.account_id != account_id:
             continue
-        if kind == "week":
-            period = Period("week", start, start + timedelta(days=6))
-        else:
-            period = period_of(start, "month")
+        period = found.period
         if day is not None and not period.contains(day):
             continue
-        report = ReportArchive(store, key_account, period, prefix=prefix)
-        yield f"account {key_account} {kind} {start}", report
+        report = ReportArchive(store, found.account_id, period, prefix=prefix)
+        yield f"account {found.account_id} {period.kind} {period.start}", report
 
 
 def rebuild_report(report: ReportArchive, stored: Summary) -> Summary:
