@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from sla_digest.exceptions import ConfigError, SlaDigestError
 from sla_digest.jobs.dispatch import BACKFILL_LIMIT_DAYS
+from sla_digest.report.periods import PERIOD_KINDS
 from sla_digest_cli.common import date_arg, positive_int
 from sla_digest_cli.stack import (
     OperatorClients,
@@ -50,7 +51,6 @@ __all__ = [
 ]
 
 BACKFILL_CHUNK_DAYS = BACKFILL_LIMIT_DAYS  # the most days one backfill event may hold
-PERIOD_CHOICES: tuple[PeriodKind, ...] = ("day", "week", "month")
 
 
 # --------------------------------------------------------------------------------------------
@@ -345,7 +345,7 @@ def add_stack_flags(parser: argparse.ArgumentParser) -> None:
 
 def _add_period_flag(parser: argparse.ArgumentParser, text: str) -> None:
     parser.add_argument(
-        "--period", choices=PERIOD_CHOICES, default="day", help=f"{text} (default: day)"
+        "--period", choices=PERIOD_KINDS, default="day", help=f"{text} (default: day)"
     )
 
 
