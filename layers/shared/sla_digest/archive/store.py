@@ -153,8 +153,7 @@ class LocalArchive:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self._root_text = os.fspath(self.root)
-        self._root_slash = os.path.join(self._root_text, "")  # ends with one separator
+        self._root_slash = os.path.join(self.root, "")  # the root as text, one separator after
 
     def _path(self, key: str) -> Path:
         return self.root.joinpath(*_check_key(key).parts)
